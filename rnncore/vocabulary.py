@@ -1,0 +1,77 @@
+"""The vocabulary: special tokens, word <-> index maps, and how a word list is chosen.
+
+As in the tutorial, the vocabulary is the ``vocabulary_size - 1`` most frequent words followed by
+UNKNOWN_TOKEN, so UNKNOWN_TOKEN is always the last index. SENTENCE_START and SENTENCE_END are
+ordinary words that every sentence contains, so they are always kept.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+SENTENCE_START = "SENTENCE_START"
+SENTENCE_END = "SENTENCE_END"
+UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """An ordered word list; the index of a word is its position."""
+
+    index_to_word: tuple[str, ...]
+    word_to_index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if len(set(self.index_to_word)) != len(self.index_to_word):
+            raise ValueError("vocabulary words must be unique")
+        if UNKNOWN_TOKEN not in self.index_to_word:
+            raise ValueError(f"vocabulary must contain {UNKNOWN_TOKEN}")
+        object.__setattr__(self, "word_to_index", {w: i for i, w in enumerate(self.index_to_word)})
+
+    @classmethod
+    def from_counts(cls, counts: Counter, vocabulary_size: int) -> "Vocabulary":
+        """Keep the ``vocabulary_size - 1`` most common words, then UNKNOWN_TOKEN.
+
+        Ties are broken by the word itself so the same corpus always gives the same vocabulary
+        (Counter.most_common keeps insertion order on ties, which depends on the corpus order).
+        """
+        if vocabulary_size < 2:
+            raise ValueError("vocabulary_size must be at least 2")
+        ranked = sorted((w for w in counts if w != UNKNOWN_TOKEN), key=lambda w: (-counts[w], w))
+        return cls(tuple(ranked[: vocabulary_size - 1]) + (UNKNOWN_TOKEN,))
+
+    def __len__(self) -> int:
+        return len(self.index_to_word)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.word_to_index
+
+    @property
+    def unknown_index(self) -> int:
+        return self.word_to_index[UNKNOWN_TOKEN]
+
+    def encode(self, words: Iterable[str]) -> tuple[list[int], list[str]]:
+        """Map words to indices; return the indices and the words that became UNKNOWN_TOKEN."""
+        unknown = self.unknown_index
+        ids, unknown_words = [], []
+        for w in words:
+            i = self.word_to_index.get(w, unknown)
+            if i == unknown and w != UNKNOWN_TOKEN:
+                unknown_words.append(w)
+            ids.append(i)
+        return ids, unknown_words
+
+    def decode(self, ids: Sequence[int]) -> list[str]:
+        return [self.index_to_word[int(i)] for i in ids]
+
+    def to_json(self) -> str:
+        return json.dumps(list(self.index_to_word), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Vocabulary":
+        words = json.loads(text)
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ValueError("a vocabulary file holds a JSON list of words")
+        return cls(tuple(words))
