@@ -1,0 +1,106 @@
+"""Parameter update rules shared by both engines: SGD, RMSprop, Adam, and global-norm clipping.
+
+Each rule is written once against a tiny array namespace (``numpy`` or ``pytensor.tensor``), so the
+numpy reference applies it to arrays and the PyTensor engine builds the same formulas into its
+compiled graph. Optimizer state is a flat dict of named arrays (``"m_U"``, ``"v_W"``, ``"step"``...)
+so that a checkpoint can store it next to U, V and W and resume with identical updates.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+OPTIMIZERS = ("sgd", "rmsprop", "adam")
+PARAM_NAMES = ("U", "V", "W")
+
+# RMSprop as in the tutorial series' part 4 (decay 0.9); Adam with the paper's defaults.
+RMSPROP_DECAY = 0.9
+RMSPROP_EPSILON = 1e-6
+ADAM_BETA1 = 0.9
+ADAM_BETA2 = 0.999
+ADAM_EPSILON = 1e-8
+# Keeps the clipping scale finite when every gradient is exactly zero.
+CLIP_EPSILON = 1e-6
+
+
+def check_optimizer(name: str) -> str:
+    """Return ``name`` if it is a known optimizer, else raise ValueError in words."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return name
+
+
+def state_shapes(name: str, param_shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the state arrays that optimizer ``name`` keeps."""
+    check_optimizer(name)
+    if name == "sgd":
+        return {}
+    if name == "rmsprop":
+        return {f"cache_{p}": param_shapes[p] for p in PARAM_NAMES}
+    shapes = {f"m_{p}": param_shapes[p] for p in PARAM_NAMES}
+    shapes.update({f"v_{p}": param_shapes[p] for p in PARAM_NAMES})
+    shapes["step"] = ()
+    return shapes
+
+
+def initial_state(name: str, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Zero state for optimizer ``name``, in the parameters' dtype."""
+    dtype = params["U"].dtype
+    shapes = state_shapes(name, {p: params[p].shape for p in PARAM_NAMES})
+    return {key: np.zeros(shape, dtype=dtype) for key, shape in shapes.items()}
+
+
+def clip_by_global_norm(grads: dict, clip_norm: float | None, xp) -> dict:
+    """Scale all gradients together so their joint L2 norm is at most ``clip_norm``.
+
+    One scale for U, V and W keeps the update direction; clipping each separately would turn it.
+    """
+    if clip_norm is None:
+        return grads
+    norm = xp.sqrt(sum((grads[p] ** 2).sum() for p in PARAM_NAMES))
+    scale = xp.minimum(1.0, clip_norm / (norm + CLIP_EPSILON))
+    return {p: grads[p] * scale for p in PARAM_NAMES}
+
+
+def apply_update(name: str, params: dict, grads: dict, state: dict, learning_rate, xp):
+    """Return ``(new_params, new_state)`` after one step of optimizer ``name``.
+
+    Works on numpy arrays (``xp=numpy``) and on PyTensor variables (``xp=pytensor.tensor``).
+    """
+    if name == "sgd":
+        return {p: params[p] - learning_rate * grads[p] for p in PARAM_NAMES}, {}
+    if name == "rmsprop":
+        new_params, new_state = {}, {}
+        for p in PARAM_NAMES:
+            cache = RMSPROP_DECAY * state[f"cache_{p}"] + (1 - RMSPROP_DECAY) * grads[p] ** 2
+            new_params[p] = params[p] - learning_rate * grads[p] / (xp.sqrt(cache) + RMSPROP_EPSILON)
+            new_state[f"cache_{p}"] = cache
+        return new_params, new_state
+    if name == "adam":
+        step = state["step"] + 1
+        # Bias corrections folded into the step size, as in the Adam paper's section 2.
+        alpha = learning_rate * xp.sqrt(1 - ADAM_BETA2**step) / (1 - ADAM_BETA1**step)
+        new_params, new_state = {}, {"step": step}
+        for p in PARAM_NAMES:
+            m = ADAM_BETA1 * state[f"m_{p}"] + (1 - ADAM_BETA1) * grads[p]
+            v = ADAM_BETA2 * state[f"v_{p}"] + (1 - ADAM_BETA2) * grads[p] ** 2
+            new_params[p] = params[p] - alpha * m / (xp.sqrt(v) + ADAM_EPSILON)
+            new_state[f"m_{p}"], new_state[f"v_{p}"] = m, v
+        return new_params, new_state
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def check_state(name: str, state: dict, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Validate a saved optimizer state against the parameters; return it as fresh arrays."""
+    expected = state_shapes(name, {p: params[p].shape for p in PARAM_NAMES})
+    if set(state) != set(expected):
+        raise ValueError(
+            f"optimizer state for {name!r} needs keys {sorted(expected)}, got {sorted(state)}"
+        )
+    dtype = params["U"].dtype
+    checked = {}
+    for key, shape in expected.items():
+        value = np.array(state[key], dtype=dtype)
+        if value.shape != shape:
+            raise ValueError(f"optimizer state {key!r} has shape {value.shape}, expected {shape}")
+        checked[key] = value
+    return checked

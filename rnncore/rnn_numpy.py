@@ -1,0 +1,241 @@
+"""The tutorial's numpy RNN language model (``RNNNumpy``): the readable reference engine.
+
+s_t = tanh(U x_t + W s_{t-1}), o_t = softmax(V s_t), cross-entropy loss, back-propagation through
+time truncated per output (each output back-propagates at most ``bptt_truncate`` steps, exactly as
+the tutorial's ``bptt``). The per-sentence methods follow the blog post line by line; the minibatch
+methods (``batch_loss``, ``batch_gradients``, ``train_step``) compute the same sums over a padded
+batch with matrix products, and are what the PyTensor engine is held equal to.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from rnncore import optimizers
+
+log = logging.getLogger(__name__)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, shifted by the maximum so exp never overflows."""
+    xt = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return xt / np.sum(xt, axis=-1, keepdims=True)
+
+
+class RNNNumpy:
+    """A vanilla RNN language model over ``word_dim`` words with ``hidden_dim`` hidden units."""
+
+    def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, dtype=np.float64, rng=None,
+                 optimizer="sgd", clip_norm=None):
+        if rng is None:
+            rng = np.random.default_rng()
+        self.word_dim = int(word_dim)
+        self.hidden_dim = int(hidden_dim)
+        self.bptt_truncate = int(bptt_truncate)
+        self.dtype = np.dtype(dtype)
+        self.optimizer = optimizers.check_optimizer(optimizer)
+        self.clip_norm = clip_norm
+        # The tutorial's initialisation: uniform in +-1/sqrt(n), n the number of incoming connections.
+        u_bound, h_bound = np.sqrt(1.0 / word_dim), np.sqrt(1.0 / hidden_dim)
+        self.U = rng.uniform(-u_bound, u_bound, (hidden_dim, word_dim)).astype(self.dtype)
+        self.V = rng.uniform(-h_bound, h_bound, (word_dim, hidden_dim)).astype(self.dtype)
+        self.W = rng.uniform(-h_bound, h_bound, (hidden_dim, hidden_dim)).astype(self.dtype)
+        self._opt_state = optimizers.initial_state(self.optimizer, self.get_params())
+
+    # --- parameters and optimizer state -------------------------------------------------------
+
+    def get_params(self) -> dict[str, np.ndarray]:
+        """Copies of U, V and W."""
+        return {"U": self.U.copy(), "V": self.V.copy(), "W": self.W.copy()}
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None:
+        """Replace U, V and W (copied, cast to the model's dtype, shapes checked)."""
+        for name in optimizers.PARAM_NAMES:
+            value = np.array(params[name], dtype=self.dtype)
+            expected = getattr(self, name).shape
+            if value.shape != expected:
+                raise ValueError(f"{name} has shape {value.shape}, expected {expected}")
+            setattr(self, name, value)
+
+    def get_optimizer_state(self) -> dict[str, np.ndarray]:
+        """Copies of the optimizer's running averages and step count (empty for plain SGD)."""
+        return {key: value.copy() for key, value in self._opt_state.items()}
+
+    def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what ``get_optimizer_state`` returned, so training resumes with identical updates."""
+        self._opt_state = optimizers.check_state(self.optimizer, state, self.get_params())
+
+    # --- the tutorial, one sentence at a time -------------------------------------------------
+
+    def forward_propagation(self, x):
+        """Return ``(o, s)``: o (T, word_dim) output probabilities, s (T + 1, hidden_dim) states.
+
+        s[-1] stays zero: it is the initial state that s[t - 1] reads at t = 0.
+        """
+        T = len(x)
+        s = np.zeros((T + 1, self.hidden_dim), dtype=self.dtype)  # (T + 1, hidden_dim)
+        o = np.zeros((T, self.word_dim), dtype=self.dtype)  # (T, word_dim)
+        for t in np.arange(T):
+            # U[:, x[t]] is U times the one-hot vector of word x[t].
+            s[t] = np.tanh(self.U[:, x[t]] + self.W.dot(s[t - 1]))
+            o[t] = softmax(self.V.dot(s[t]))
+        return o, s
+
+    def predict(self, x):
+        """The most probable next word at every position, (T,)."""
+        o, _ = self.forward_propagation(x)
+        return np.argmax(o, axis=1)
+
+    def calculate_total_loss(self, X, Y) -> float:
+        """Cross-entropy summed over every word of every sentence."""
+        L = 0.0
+        for x, y in zip(X, Y):
+            o, _ = self.forward_propagation(x)
+            correct_word_predictions = o[np.arange(len(y)), y]
+            L += -1.0 * np.sum(np.log(correct_word_predictions))
+        return float(L)
+
+    def calculate_loss(self, X, Y) -> float:
+        """Mean cross-entropy per word."""
+        N = sum(len(y) for y in Y)
+        return self.calculate_total_loss(X, Y) / N
+
+    def bptt(self, x, y):
+        """Return ``(dLdU, dLdV, dLdW)`` for one sentence, each output truncated separately."""
+        T = len(y)
+        o, s = self.forward_propagation(x)
+        dLdU = np.zeros(self.U.shape, dtype=self.dtype)
+        dLdV = np.zeros(self.V.shape, dtype=self.dtype)
+        dLdW = np.zeros(self.W.shape, dtype=self.dtype)
+        delta_o = o
+        delta_o[np.arange(len(y)), y] -= 1.0  # softmax minus one-hot: dL/d(V s_t)
+        for t in np.arange(T)[::-1]:
+            dLdV += np.outer(delta_o[t], s[t].T)
+            delta_t = self.V.T.dot(delta_o[t]) * (1 - (s[t] ** 2))
+            # Back-propagation through time, for at most bptt_truncate steps from this output.
+            for bptt_step in np.arange(max(0, t - self.bptt_truncate), t + 1)[::-1]:
+                dLdW += np.outer(delta_t, s[bptt_step - 1])
+                dLdU[:, x[bptt_step]] += delta_t
+                delta_t = self.W.T.dot(delta_t) * (1 - s[bptt_step - 1] ** 2)
+        return dLdU, dLdV, dLdW
+
+    def sgd_step(self, x, y, learning_rate):
+        """The tutorial's plain SGD step on one sentence (no clipping, whatever the optimizer)."""
+        dLdU, dLdV, dLdW = self.bptt(x, y)
+        self.U -= learning_rate * dLdU
+        self.V -= learning_rate * dLdV
+        self.W -= learning_rate * dLdW
+
+    def gradient_check(self, x, y, h=0.001, error_threshold=0.01) -> bool:
+        """Compare ``bptt`` with finite differences, parameter by parameter, as the tutorial does."""
+        return gradient_check(self, x, y, h, error_threshold)
+
+    # --- minibatches ------------------------------------------------------------------------
+
+    def _batch_forward(self, x):
+        """States for a batch: s (T + 1, B, hidden_dim), s[-1] the zero initial state."""
+        B, T = x.shape
+        s = np.zeros((T + 1, B, self.hidden_dim), dtype=self.dtype)  # (T + 1, B, H)
+        for t in range(T):
+            s[t] = np.tanh(self.U[:, x[:, t]].T + s[t - 1] @ self.W.T)
+        return s
+
+    def _batch_output(self, s, y, mask):
+        """Loss and dL/d(logits) for states s (T + 1, B, H); padding contributes nothing."""
+        T, B = y.shape[1], y.shape[0]
+        S = s[:T].reshape(T * B, self.hidden_dim)  # (T*B, H), time-major
+        logits = S @ self.V.T  # (T*B, word_dim)
+        probs = softmax(logits)
+        rows = np.arange(T * B)
+        m = np.asarray(mask, dtype=self.dtype).T.reshape(-1)  # (T*B,)
+        target = y.T.reshape(-1)
+        loss = -np.sum(m * np.log(probs[rows, target]))
+        probs[rows, target] -= 1.0
+        delta_o = probs * m[:, None]  # (T*B, word_dim)
+        return float(loss), S, delta_o
+
+    def batch_loss(self, x, y, mask) -> float:
+        """Cross-entropy summed over the real (mask 1) words of a padded batch."""
+        x, y = np.asarray(x), np.asarray(y)
+        loss, _, _ = self._batch_output(self._batch_forward(x), y, mask)
+        return loss
+
+    def batch_gradients(self, x, y, mask):
+        """Return ``(loss, {"U", "V", "W"})`` summed over the sentences of a padded batch.
+
+        Padding must come after each sentence's words (as ``pad_batch`` builds it): states of real
+        words then never depend on padding. Per-output truncation is kept by carrying, while walking
+        back in time, one delta per "age" 0..bptt_truncate: the delta that the output ``age`` steps
+        ahead sends to this step. The oldest age falls off each step, which is the tutorial's cut.
+        """
+        x, y = np.asarray(x), np.asarray(y)
+        B, T = x.shape
+        H = self.hidden_dim
+        s = self._batch_forward(x)
+        loss, S, delta_o = self._batch_output(s, y, mask)
+        dLdV = delta_o.T @ S  # (word_dim, H)
+        ds = (delta_o @ self.V).reshape(T, B, H)  # dL/ds_t from output t alone
+        dtanh = 1 - s[:T] ** 2  # (T, B, H)
+        ages = min(self.bptt_truncate, T - 1) + 1
+        carried = np.zeros((ages, B, H), dtype=self.dtype)  # (ages, B, H)
+        dpre = np.zeros((T, B, H), dtype=self.dtype)  # dL/d(pre-activation) at each step
+        for t in range(T - 1, -1, -1):
+            older = carried[:-1] @ self.W * dtanh[t]  # one step further back for each age
+            carried = np.concatenate([(ds[t] * dtanh[t])[None], older])
+            dpre[t] = carried.sum(axis=0)
+        flat = dpre.reshape(T * B, H)
+        dLdW = flat.T @ s[np.arange(-1, T - 1)].reshape(T * B, H)  # s[-1] is the zero state
+        dLdU_T = np.zeros((self.word_dim, H), dtype=self.dtype)
+        np.add.at(dLdU_T, x.T.reshape(-1), flat)
+        return loss, {"U": dLdU_T.T.copy(), "V": dLdV, "W": dLdW}
+
+    def train_step(self, x, y, mask, learning_rate) -> float:
+        """One update from a padded batch with the model's optimizer and clipping; returns the loss."""
+        loss, grads = self.batch_gradients(x, y, mask)
+        grads = optimizers.clip_by_global_norm(grads, self.clip_norm, np)
+        new_params, self._opt_state = optimizers.apply_update(
+            self.optimizer, self.get_params(), grads, self._opt_state,
+            self.dtype.type(learning_rate), np,
+        )
+        for name, value in new_params.items():
+            setattr(self, name, np.asarray(value, dtype=self.dtype))
+        self._opt_state = {k: np.asarray(v, dtype=self.dtype) for k, v in self._opt_state.items()}
+        return loss
+
+
+def gradient_check(model, x, y, h=0.001, error_threshold=0.01) -> bool:
+    """The tutorial's finite-difference check of ``model.bptt``, for either engine.
+
+    Nudges every entry of U, V and W by +-h, compares (L(+h) - L(-h)) / 2h with the back-propagated
+    gradient and logs the worst relative error. Returns False at the first entry above the threshold.
+    """
+    bptt_gradients = dict(zip(optimizers.PARAM_NAMES, model.bptt(x, y)))
+    params = model.get_params()
+    worst = (0.0, None, None)
+    try:
+        for pname in optimizers.PARAM_NAMES:
+            parameter = params[pname]
+            for ix in np.ndindex(parameter.shape):
+                original_value = parameter[ix]
+                parameter[ix] = original_value + h
+                model.set_params(params)
+                gradplus = model.calculate_total_loss([x], [y])
+                parameter[ix] = original_value - h
+                model.set_params(params)
+                gradminus = model.calculate_total_loss([x], [y])
+                parameter[ix] = original_value
+                estimated_gradient = (gradplus - gradminus) / (2 * h)
+                backprop_gradient = bptt_gradients[pname][ix]
+                scale = np.abs(backprop_gradient) + np.abs(estimated_gradient)
+                relative_error = np.abs(backprop_gradient - estimated_gradient) / scale if scale else 0.0
+                if relative_error > worst[0]:
+                    worst = (float(relative_error), pname, ix)
+                if relative_error > error_threshold:
+                    log.warning("gradient check failed for %s%s: bptt %g, estimate %g, error %g",
+                                pname, ix, backprop_gradient, estimated_gradient, relative_error)
+                    return False
+    finally:
+        model.set_params(params)
+    log.info("gradient check passed; worst relative error %g at %s%s", *worst)
+    return True
