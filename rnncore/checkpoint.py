@@ -1,0 +1,208 @@
+"""Checkpoint files: a trained (or half-trained) model and everything needed to use or resume it.
+
+A checkpoint is one ``.npz``: ``U``, ``V``, ``W`` under the names the tutorial's
+``save_model_parameters_theano`` uses (so the tutorial's loader still reads them), the vocabulary,
+both configs and the training state as JSON strings, the batch-order RNG state as JSON, and the
+optimizer's arrays under ``optimizer/``. Writes are atomic: the file is written beside its final
+name, flushed to disk, then renamed over it, so a crash or a full disk never leaves a half-written
+checkpoint where a good one was. Loading never unpickles (``allow_pickle=False``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnncore.config import ModelConfig, TrainConfig
+from rnncore.errors import RnnCoreError
+from rnncore.vocabulary import Vocabulary
+
+FORMAT = "rnncore-checkpoint-1"
+OPTIMIZER_PREFIX = "optimizer/"
+PARAM_NAMES = ("U", "V", "W")
+
+
+class CheckpointError(RnnCoreError, ValueError):
+    """A file cannot be read as a model checkpoint; the message says why."""
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds. ``state`` carries ``optimizer_state`` and ``rng_state`` when saved."""
+
+    params: dict[str, np.ndarray]
+    vocabulary: Vocabulary
+    model_config: ModelConfig
+    train_config: TrainConfig | None = None
+    state: dict = field(default_factory=dict)
+
+
+def check_param_shapes(params: dict, vocabulary_size: int | None = None) -> tuple[int, int]:
+    """Check U (H, V), V (V, H), W (H, H) agree with each other (and the vocabulary); return (V, H)."""
+    missing = [k for k in PARAM_NAMES if k not in params]
+    if missing:
+        raise CheckpointError(f"the parameters lack {', '.join(missing)}")
+    U, V, W = (np.asarray(params[k]) for k in PARAM_NAMES)
+    if U.ndim != 2 or V.ndim != 2 or W.ndim != 2:
+        raise CheckpointError("U, V and W must all be matrices")
+    hidden_dim, word_dim = U.shape
+    if V.shape != (word_dim, hidden_dim) or W.shape != (hidden_dim, hidden_dim):
+        raise CheckpointError(
+            f"parameter shapes disagree: U {U.shape}, V {V.shape}, W {W.shape}; expected "
+            f"U (hidden, words), V (words, hidden), W (hidden, hidden)")
+    if vocabulary_size is not None and vocabulary_size != word_dim:
+        raise CheckpointError(
+            f"the vocabulary has {vocabulary_size} words but the model was trained on {word_dim}")
+    return word_dim, hidden_dim
+
+
+def save_checkpoint(path, params: dict, vocabulary: Vocabulary, model_config: ModelConfig,
+                    train_config: TrainConfig | None = None, state: dict | None = None) -> Path:
+    """Write a checkpoint atomically to ``path`` and return it."""
+    check_param_shapes(params, len(vocabulary))
+    state = dict(state or {})
+    optimizer_state = state.pop("optimizer_state", None) or {}
+    rng_state = state.pop("rng_state", None)
+    arrays = {k: np.asarray(params[k]) for k in PARAM_NAMES}
+    arrays.update({OPTIMIZER_PREFIX + k: np.asarray(v) for k, v in optimizer_state.items()})
+    texts = {
+        "format": FORMAT,
+        "vocabulary": vocabulary.to_json(),
+        "model_config": json.dumps(model_config.to_dict()),
+        "train_config": json.dumps(train_config.to_dict() if train_config else None),
+        "state": json.dumps(state),
+        "rng_state": json.dumps(rng_state),
+    }
+    path = Path(path)
+    _atomic_write(path, lambda f: _write_npz(f, arrays, texts))
+    return path
+
+
+def _write_npz(fileobj, arrays: dict, texts: dict) -> None:
+    # np.savez would pickle object arrays; writing each member with allow_pickle=False refuses them.
+    with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in list(arrays.items()) + [(k, np.array(v)) for k, v in texts.items()]:
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through ``write(fileobj)`` to a temp file beside ``path``, fsync, then rename over it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:
+        # Make the rename itself durable; some filesystems refuse to open directories.
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _open_npz(path) -> dict:
+    try:
+        # Opening the file ourselves closes it even when numpy fails halfway through a bad zip.
+        with open(path, "rb") as f:
+            data = np.load(f, allow_pickle=False)
+            if not hasattr(data, "files"):
+                raise CheckpointError(f"{path} holds a single array, not a model")
+            with data:
+                return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"no such file: {path}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{path} is not a readable .npz model file ({exc})") from None
+
+
+def _json_member(data: dict, name: str, path):
+    try:
+        return json.loads(str(data[name]))
+    except KeyError:
+        raise CheckpointError(f"{path} is not an rnncore checkpoint: it has no {name}") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} has a damaged {name} ({exc})") from None
+
+
+def load_checkpoint(path) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``; CheckpointError if it is not one."""
+    data = _open_npz(path)
+    if "format" not in data:
+        raise CheckpointError(
+            f"{path} is not an rnncore checkpoint (for the tutorial's U/V/W files, give the "
+            f"vocabulary too)")
+    if str(data["format"]) != FORMAT:
+        raise CheckpointError(f"{path} has checkpoint format {str(data['format'])!r}, not {FORMAT!r}")
+    try:
+        vocabulary = Vocabulary.from_json(str(data["vocabulary"]))
+        model_config = ModelConfig.from_dict(_json_member(data, "model_config", path))
+        train_dict = _json_member(data, "train_config", path)
+        train_config = TrainConfig.from_dict(train_dict) if train_dict is not None else None
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{path} has damaged settings ({exc})") from None
+    params = {k: data[k] for k in PARAM_NAMES if k in data}
+    check_param_shapes(params, len(vocabulary))
+    state = _json_member(data, "state", path)
+    state["rng_state"] = _json_member(data, "rng_state", path)
+    state["optimizer_state"] = {k[len(OPTIMIZER_PREFIX):]: v for k, v in data.items()
+                                if k.startswith(OPTIMIZER_PREFIX)}
+    return Checkpoint(params, vocabulary, model_config, train_config, state)
+
+
+def read_vocabulary_file(path) -> Vocabulary:
+    """A vocabulary as a JSON list, a JSON object with ``index_to_word``, or one word per line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CheckpointError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"cannot read the vocabulary file {path} ({exc})") from None
+    try:
+        words = json.loads(text)
+    except json.JSONDecodeError:
+        words = [line.rstrip("\r") for line in text.split("\n")]
+        while words and words[-1] == "":
+            words.pop()
+    if isinstance(words, dict):
+        words = words.get("index_to_word")
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise CheckpointError(f"{path} is neither a word list nor JSON with index_to_word")
+    try:
+        return Vocabulary(tuple(words))
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+
+
+def load_tutorial_model(npz_path, vocabulary_path) -> Checkpoint:
+    """Read the tutorial's ``trained-model-theano.npz`` (U, V, W) with its vocabulary file."""
+    data = _open_npz(npz_path)
+    vocabulary = read_vocabulary_file(vocabulary_path)
+    params = {k: data[k] for k in PARAM_NAMES if k in data}
+    if len(params) < 3:
+        raise CheckpointError(f"{npz_path} lacks the tutorial's U, V and W arrays")
+    word_dim, hidden_dim = check_param_shapes(params, len(vocabulary))
+    dtype = "float64" if any(p.dtype == np.float64 for p in params.values()) else "float32"
+    model_config = ModelConfig(vocabulary_size=word_dim, hidden_dim=hidden_dim, engine="numpy",
+                               dtype=dtype)
+    return Checkpoint(params, vocabulary, model_config, None, {})

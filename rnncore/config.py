@@ -1,0 +1,139 @@
+"""Hyperparameters: what shape of model to build (ModelConfig) and how to train it (TrainConfig).
+
+Both are frozen dataclasses with a comment per field, stored as JSON on a job row and inside every
+checkpoint, so a model can always be rebuilt from its file. ``validate()`` checks every field and
+raises ValueError with a sentence saying which field is wrong and what range is allowed; the web
+form shows that sentence as it is. ModelConfig also estimates memory and arithmetic per word so a
+form can refuse a model that would exhaust memory and say roughly how long an epoch will take.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from rnncore.optimizers import OPTIMIZERS
+
+ENGINES = ("pytensor", "numpy")
+DTYPES = ("float32", "float64")
+
+# Extra arrays of parameter size each optimizer keeps (RMSprop: mean square; Adam: two moments).
+OPTIMIZER_SLOTS = {"sgd": 0, "rmsprop": 1, "adam": 2}
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, not {value}")
+
+
+def _check_float(name: str, value, lo: float, hi: float, lo_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    if value > hi or value < lo or (lo_open and value == lo):
+        low = f"more than {lo:g}" if lo_open else f"at least {lo:g}"
+        raise ValueError(f"{name} must be {low} and at most {hi:g}, not {value:g}")
+
+
+def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+class _JsonMixin:
+    """to_dict / from_dict shared by both configs; unknown keys are an error, missing ones default."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.__name__} must be read from a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ModelConfig(_JsonMixin):
+    """The network: sizes, truncation and the engine that runs it."""
+
+    vocabulary_size: int = 8000  # words the model knows, UNKNOWN_TOKEN and the sentence markers included
+    hidden_dim: int = 100  # size of the hidden state s_t; memory of what came before
+    bptt_truncate: int = 4  # steps each output back-propagates through time (the tutorial's truncation)
+    engine: str = "pytensor"  # "pytensor" (compiled, fast) or "numpy" (the readable reference)
+    dtype: str = "float32"  # float32 halves memory and is faster; float64 for checking gradients
+
+    def validate(self) -> "ModelConfig":
+        _check_int("vocabulary_size", self.vocabulary_size, 4, 200_000)
+        _check_int("hidden_dim", self.hidden_dim, 1, 4096)
+        _check_int("bptt_truncate", self.bptt_truncate, 1, 1000)
+        _check_choice("engine", self.engine, ENGINES)
+        _check_choice("dtype", self.dtype, DTYPES)
+        return self
+
+    @property
+    def parameter_count(self) -> int:
+        """Numbers in U (hidden_dim, V), V (V, hidden_dim) and W (hidden_dim, hidden_dim)."""
+        return 2 * self.vocabulary_size * self.hidden_dim + self.hidden_dim**2
+
+    def memory_estimate_bytes(self, batch_size: int = 32, sentence_length: int = 50,
+                              optimizer: str = "sgd") -> int:
+        """Rough peak memory of one training step, in bytes.
+
+        Parameters, their gradients and the optimizer's slots, plus the activations of one batch:
+        the output distribution o (batch, T, V) dominates, which is why a large vocabulary with a
+        large batch is what exhausts memory.
+        """
+        _check_choice("optimizer", optimizer, OPTIMIZERS)
+        item = 4 if self.dtype == "float32" else 8
+        params = self.parameter_count * (2 + OPTIMIZER_SLOTS[optimizer])
+        # o and its gradient (B, T, V); s and its gradient (B, T+1, H).
+        activations = 2 * batch_size * sentence_length * (self.vocabulary_size + self.hidden_dim + 1)
+        return (params + activations) * item
+
+    def flops_per_token(self, training: bool = True) -> int:
+        """Approximate floating-point operations per word (multiply and add count as two).
+
+        Forward: W s (2 H^2), V s (2 V H), softmax (about 5 V); the U x product is a column lookup.
+        Backward: dV and the error into s (4 V H) and, per truncated step, W's gradient and the
+        error through W (4 H^2 each step).
+        """
+        h, v = self.hidden_dim, self.vocabulary_size
+        forward = 2 * h * h + 2 * v * h + 5 * v
+        if not training:
+            return forward
+        return forward + 4 * v * h + self.bptt_truncate * (4 * h * h + 2 * h)
+
+
+@dataclass(frozen=True)
+class TrainConfig(_JsonMixin):
+    """The optimisation: learning-rate schedule, batches, validation split and randomness."""
+
+    learning_rate: float = 0.005  # step size; halved whenever the training loss goes up (tutorial)
+    nepoch: int = 20  # passes over the training sentences
+    evaluate_loss_after: int = 1  # epochs between loss evaluations (and checkpoints)
+    batch_size: int = 32  # sentences per update; 1 is the tutorial's plain SGD
+    validation_fraction: float = 0.1  # share of sentences held out to measure perplexity, chosen by seed
+    clip_norm: float | None = None  # rescale the gradient when its norm exceeds this; None: never
+    seed: int = 0  # one number that fixes initial weights, validation split and batch order
+    optimizer: str = "sgd"  # "sgd" (tutorial), "rmsprop" or "adam"
+    max_sentence_length: int | None = None  # leave out longer sentences (words incl. markers); None: keep all
+
+    def validate(self) -> "TrainConfig":
+        _check_float("learning_rate", self.learning_rate, 0.0, 10.0, lo_open=True)
+        _check_int("nepoch", self.nepoch, 1, 10_000)
+        _check_int("evaluate_loss_after", self.evaluate_loss_after, 1, 10_000)
+        _check_int("batch_size", self.batch_size, 1, 4096)
+        _check_float("validation_fraction", self.validation_fraction, 0.0, 0.5)
+        if self.clip_norm is not None:
+            _check_float("clip_norm", self.clip_norm, 0.0, 1e6, lo_open=True)
+        _check_int("seed", self.seed, 0, 2**32 - 1)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.max_sentence_length is not None:
+            _check_int("max_sentence_length", self.max_sentence_length, 3, 100_000)
+        return self
