@@ -1,0 +1,196 @@
+"""Using a trained model: sampling sentences, continuing a prefix, next-word odds and scoring.
+
+``LanguageModel`` runs only the forward pass, in numpy, one step at a time while keeping the hidden
+state, so the web process answers in milliseconds without loading PyTensor. It follows the
+tutorial's ``generate_sentence``: start from SENTENCE_START and sample until SENTENCE_END, never
+emitting UNKNOWN_TOKEN. Instead of the tutorial's "draw again while the word is UNKNOWN_TOKEN" loop
+the forbidden words get probability zero and the rest are renormalised, which is the same
+distribution without the loop; likewise SENTENCE_END is forbidden until ``min_length`` words exist
+(the tutorial re-drew whole sentences). ``max_length`` guarantees every sentence ends.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from nltk.tokenize.treebank import TreebankWordDetokenizer
+
+from rnncore.checkpoint import check_param_shapes, load_checkpoint
+from rnncore.text import tokenize_prefix
+from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, Vocabulary
+
+LN2 = math.log(2.0)
+_DETOKENIZER = TreebankWordDetokenizer()
+
+
+def _check_int(name, value, lo, hi):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a whole number from {lo} to {hi}, not {value!r}")
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def detokenize(words: list[str]) -> str:
+    """Join word tokens back into readable text ("did" "n't" -> "didn't", no space before ",")."""
+    return _DETOKENIZER.detokenize(list(words))
+
+
+class LanguageModel:
+    """The tutorial's RNN forward pass over a fixed vocabulary, for sampling and scoring."""
+
+    def __init__(self, U, V, W, vocabulary: Vocabulary):
+        word_dim, hidden_dim = check_param_shapes({"U": U, "V": V, "W": W}, len(vocabulary))
+        self.word_dim, self.hidden_dim = word_dim, hidden_dim
+        # Rows of U.T are U times a one-hot vector, so each step reads one contiguous row.
+        self.U_T = np.ascontiguousarray(np.asarray(U, dtype=np.float64).T)  # (word_dim, hidden_dim)
+        # Transposed copies so every product reads memory in order (s @ V.T on V itself is ~8x slower).
+        self.V_T = np.ascontiguousarray(np.asarray(V, dtype=np.float64).T)  # (hidden_dim, word_dim)
+        self.W_T = np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)  # (hidden_dim, hidden_dim)
+        self.vocabulary = vocabulary
+        self.start_index = vocabulary.word_to_index.get(SENTENCE_START)
+        self.end_index = vocabulary.word_to_index.get(SENTENCE_END)
+        if self.start_index is None or self.end_index is None:
+            raise ValueError(f"the vocabulary must contain {SENTENCE_START} and {SENTENCE_END}")
+        if word_dim < 4:
+            raise ValueError("the vocabulary needs at least one word besides the three markers")
+        # Sampling never emits these: UNKNOWN_TOKEN (tutorial) and SENTENCE_START (never a next word).
+        self._never = np.array([vocabulary.unknown_index, self.start_index])
+
+    @classmethod
+    def from_params(cls, params: dict, vocabulary: Vocabulary) -> "LanguageModel":
+        return cls(params["U"], params["V"], params["W"], vocabulary)
+
+    @classmethod
+    def from_checkpoint(cls, path) -> "LanguageModel":
+        checkpoint = load_checkpoint(path)
+        return cls.from_params(checkpoint.params, checkpoint.vocabulary)
+
+    # --- the forward pass -----------------------------------------------------------------------
+
+    def _step(self, s: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """s_t = tanh(U x_t + W s_{t-1}) for a batch: s (n, hidden_dim), x (n,) -> (n, hidden_dim)."""
+        return np.tanh(self.U_T[x] + s @ self.W_T)
+
+    def _states(self, ids: list[int]) -> np.ndarray:
+        """States after reading SENTENCE_START and each of ``ids``: (len(ids) + 1, hidden_dim)."""
+        s = np.zeros((1, self.hidden_dim))  # (1, hidden_dim), the zero initial state
+        states = np.empty((len(ids) + 1, self.hidden_dim))  # (T + 1, hidden_dim)
+        for t, x in enumerate([self.start_index] + list(ids)):
+            s = self._step(s, np.array([x]))
+            states[t] = s[0]
+        return states
+
+    def _encode(self, text: str):
+        if not isinstance(text, str):
+            raise ValueError(f"the text must be a string, not {type(text).__name__}")
+        tokens = tokenize_prefix(text)
+        ids, unknown_words = self.vocabulary.encode(tokens)
+        return tokens, ids, unknown_words
+
+    # --- sampling -------------------------------------------------------------------------------
+
+    def _sample(self, s, rng, n_words, temperature, top_k, min_length, max_length):
+        """Sample continuations from states s (n, hidden_dim); return [(word ids, ended)] per row."""
+        n = s.shape[0]
+        out = [[] for _ in range(n)]
+        ended = np.zeros(n, dtype=bool)
+        for step in range(max_length):
+            logits = s @ self.V_T / temperature  # (n, word_dim)
+            logits[:, self._never] = -np.inf
+            if n_words + step < min_length:
+                logits[:, self.end_index] = -np.inf
+            if top_k is not None and top_k < self.word_dim:
+                keep = np.argpartition(logits, -top_k, axis=1)[:, -top_k:]  # (n, top_k)
+                kept = np.full_like(logits, -np.inf)
+                np.put_along_axis(kept, keep, np.take_along_axis(logits, keep, axis=1), axis=1)
+                logits = kept
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))  # (n, word_dim)
+            cdf = np.cumsum(p, axis=1)  # (n, word_dim)
+            u = rng.random(n) * cdf[:, -1]
+            # The first index whose cumulative mass exceeds u; zero-probability words are never hit.
+            x = np.minimum((cdf <= u[:, None]).sum(axis=1), self.word_dim - 1)
+            for i in np.flatnonzero(~ended):
+                if x[i] == self.end_index:
+                    ended[i] = True
+                else:
+                    out[i].append(int(x[i]))
+            if ended.all():
+                break
+            s = self._step(s, x)
+        return [(words, bool(e)) for words, e in zip(out, ended)]
+
+    def generate_sentence(self, rng: np.random.Generator, min_length: int = 5,
+                          max_length: int = 50) -> list[str]:
+        """One sentence from SENTENCE_START, as a list of words without the markers."""
+        _check_int("max_length", max_length, 1, 10_000)
+        _check_int("min_length", min_length, 0, max_length)
+        s = self._states([])[-1:]  # (1, hidden_dim)
+        (ids, _), = self._sample(s, rng, 0, 1.0, None, min_length, max_length)
+        return self.vocabulary.decode(ids)
+
+    def continue_prefix(self, text: str, num_samples: int = 3, temperature: float = 1.0,
+                        top_k: int | None = None, max_length: int = 20, seed: int | None = None) -> dict:
+        """Continue the words of ``text`` ``num_samples`` times until SENTENCE_END or max_length."""
+        _check_int("num_samples", num_samples, 1, 100)
+        _check_int("max_length", max_length, 1, 1000)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+                or not 0 < temperature <= 10:
+            raise ValueError(f"temperature must be more than 0 and at most 10, not {temperature!r}")
+        if top_k is not None:
+            _check_int("top_k", top_k, 1, self.word_dim)
+        if seed is not None:
+            _check_int("seed", seed, 0, 2**63 - 1)
+        tokens, ids, unknown_words = self._encode(text)
+        rng = np.random.default_rng(seed)
+        s = np.repeat(self._states(ids)[-1:], num_samples, axis=0)  # (num_samples, hidden_dim)
+        # An empty prefix must not end at once: a sentence has at least one word.
+        samples = self._sample(s, rng, len(ids), float(temperature), top_k, 1, max_length)
+        out = []
+        for word_ids, ended in samples:
+            words = self.vocabulary.decode(word_ids)
+            out.append({"words": words, "text": detokenize(tokens + words), "ended": ended})
+        return {"prefix_tokens": tokens, "unknown_words": unknown_words, "samples": out}
+
+    # --- probabilities --------------------------------------------------------------------------
+
+    def next_words(self, text: str, k: int = 10) -> dict:
+        """The ``k`` most probable next words after ``text``, with their probabilities."""
+        _check_int("k", k, 1, self.word_dim)
+        tokens, ids, unknown_words = self._encode(text)
+        logp = _log_softmax(self._states(ids)[-1] @ self.V_T)  # (word_dim,)
+        logp[self.start_index] = -np.inf
+        top = np.argsort(-logp, kind="stable")[:k]
+        candidates = [{"word": self.vocabulary.index_to_word[i], "probability": float(np.exp(logp[i]))}
+                      for i in top if np.isfinite(logp[i])]
+        return {"prefix_tokens": tokens, "unknown_words": unknown_words, "candidates": candidates}
+
+    def score_sentence(self, text: str) -> dict:
+        """Log-probability (natural log) of a whole sentence, SENTENCE_END included, per-word detail."""
+        tokens, ids, unknown_words = self._encode(text)
+        if not tokens:
+            raise ValueError("there are no words to score; type a sentence")
+        targets = list(ids) + [self.end_index]  # (T,)
+        logp = _log_softmax(self._states(ids) @ self.V_T)  # (T, word_dim)
+        word_logp = logp[np.arange(len(targets)), targets]  # (T,)
+        total = float(word_logp.sum())
+        unknown = self.vocabulary.unknown_index
+        surprisal = [{"word": w, "bits": float(-lp / LN2), "unknown": i == unknown}
+                     for w, i, lp in zip(tokens + [SENTENCE_END], targets, word_logp)]
+        return {"text": text, "tokens": tokens, "unknown_words": unknown_words,
+                "log_probability": total, "perplexity": float(math.exp(-total / len(targets))),
+                "surprisal": surprisal}
+
+    def rank_sentences(self, texts: list[str]) -> list[dict]:
+        """Score each text; most probable (highest log-probability) first."""
+        if isinstance(texts, str):
+            raise ValueError("give a list of sentences, not a single string")
+        scores = []
+        for number, text in enumerate(texts, start=1):
+            try:
+                scores.append(self.score_sentence(text))
+            except ValueError as exc:
+                raise ValueError(f"sentence {number}: {exc}") from None
+        return sorted(scores, key=lambda d: -d["log_probability"])
