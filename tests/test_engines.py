@@ -1,0 +1,169 @@
+"""RNNPyTensor held equal to RNNNumpy: losses, gradients for every bptt_truncate, optimizer updates.
+
+Compiling dominates the run time, so the models are module-scoped and tests that need another
+truncation change ``bptt_truncate`` (an input of the compiled functions, not a constant).
+"""
+import math
+
+import numpy as np
+import pytest
+
+from rnncore.batching import pad_batch
+from rnncore.optimizers import OPTIMIZERS
+from rnncore.rnn_numpy import RNNNumpy
+from rnncore.rnn_pytensor import RNNPyTensor
+
+WORD_DIM, HIDDEN_DIM = 100, 10
+
+
+def random_sentences(rng, word_dim, lengths):
+    xs = [rng.integers(0, word_dim, n).astype(np.int32) for n in lengths]
+    ys = [rng.integers(0, word_dim, n).astype(np.int32) for n in lengths]
+    return xs, ys
+
+
+def assert_close(actual, expected, rtol=1e-6):
+    """Relative to the largest entry, so entries that are zero in both do not need an atol guess."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape
+    scale = max(np.abs(expected).max(), 1e-300)
+    assert np.abs(actual - expected).max() <= rtol * scale
+
+
+@pytest.fixture(scope="module")
+def engines():
+    """A float64 PyTensor model and a numpy model with the same (sharpened) weights."""
+    rng = np.random.default_rng(100)
+    reference = RNNNumpy(WORD_DIM, HIDDEN_DIM, bptt_truncate=1000, rng=rng)
+    # Larger weights make the recurrence matter, so a wrong truncation shows in the gradients.
+    reference.set_params({k: v * 3 for k, v in reference.get_params().items()})
+    model = RNNPyTensor(WORD_DIM, HIDDEN_DIM, bptt_truncate=1000, dtype="float64")
+    model.set_params(reference.get_params())
+    return reference, model
+
+
+@pytest.fixture
+def truncation(engines, request):
+    reference, model = engines
+    reference.bptt_truncate = model.bptt_truncate = request.param
+    yield reference, model
+    reference.bptt_truncate = model.bptt_truncate = 1000
+
+
+def test_gradient_check_passes_for_full_bptt(engines):
+    """The tutorial's check on the compiled engine: vocabulary 100, 10 hidden units, bptt 1000."""
+    _, model = engines
+    small = RNNPyTensor(WORD_DIM, HIDDEN_DIM, bptt_truncate=1000, dtype="float64",
+                        rng=np.random.default_rng(101))
+    assert small.gradient_check([0, 1, 2, 3], [1, 2, 3, 4])
+
+
+def test_forward_propagation_and_predict_agree(engines):
+    reference, model = engines
+    x = np.random.default_rng(102).integers(0, WORD_DIM, 11)
+    for got, want in zip(model.forward_propagation(x), reference.forward_propagation(x)):
+        assert got.shape == want.shape
+        assert_close(got, want, rtol=1e-12)
+    np.testing.assert_array_equal(model.predict(x), reference.predict(x))
+
+
+@pytest.mark.parametrize("truncation", [1, 2, 4, 1000], indirect=True)
+def test_sentence_gradients_agree(truncation):
+    reference, model = truncation
+    xs, ys = random_sentences(np.random.default_rng(103), WORD_DIM, [13, 1, 7])
+    for x, y in zip(xs, ys):
+        for got, want in zip(model.bptt(x, y), reference.bptt(x, y)):
+            assert_close(got, want)
+    assert model.calculate_total_loss(xs, ys) == pytest.approx(
+        reference.calculate_total_loss(xs, ys), rel=1e-6)
+
+
+@pytest.mark.parametrize("truncation", [1, 2, 4, 1000], indirect=True)
+def test_batch_gradients_equal_sum_of_sentence_gradients(truncation):
+    reference, model = truncation
+    xs, ys = random_sentences(np.random.default_rng(104), WORD_DIM, [9, 2, 14, 5, 14])
+    loss, grads = model.batch_gradients(*pad_batch(xs, ys, dtype=np.float64))
+    sentence_grads = [reference.bptt(x, y) for x, y in zip(xs, ys)]
+    for i, name in enumerate("UVW"):
+        assert_close(grads[name], sum(g[i] for g in sentence_grads))
+    assert loss == pytest.approx(reference.calculate_total_loss(xs, ys), rel=1e-6)
+
+
+def test_sgd_step_agrees(engines):
+    reference, model = engines
+    saved = reference.get_params()
+    x, y = np.arange(1, 9), np.arange(2, 10)
+    reference.sgd_step(x, y, 0.05)
+    model.sgd_step(x, y, 0.05)
+    for name, value in reference.get_params().items():
+        assert_close(model.get_params()[name], value, rtol=1e-12)
+    reference.set_params(saved)
+    model.set_params(saved)
+
+
+@pytest.fixture(scope="module")
+def tiny_batch():
+    xs, ys = random_sentences(np.random.default_rng(105), 30, [6, 9, 4, 9])
+    return pad_batch(xs, ys, dtype=np.float64)
+
+
+@pytest.mark.parametrize("optimizer, clip_norm", [("sgd", None), ("rmsprop", None), ("adam", 0.5)])
+def test_train_step_agrees_and_decreases_the_loss(optimizer, clip_norm, tiny_batch):
+    x, y, mask = tiny_batch
+    rng = np.random.default_rng(106)
+    reference = RNNNumpy(30, 10, optimizer=optimizer, clip_norm=clip_norm, rng=rng)
+    model = RNNPyTensor(30, 10, dtype="float64", optimizer=optimizer, clip_norm=clip_norm)
+    model.set_params(reference.get_params())
+    learning_rate = 0.05 if optimizer == "sgd" else 0.01
+    first = model.batch_loss(x, y, mask)
+    for _ in range(25):
+        assert model.train_step(x, y, mask, learning_rate) == pytest.approx(
+            reference.train_step(x, y, mask, learning_rate), rel=1e-6)
+    for name, value in reference.get_params().items():
+        assert_close(model.get_params()[name], value)
+    for key, value in reference.get_optimizer_state().items():
+        assert_close(model.get_optimizer_state()[key], value)
+    assert model.batch_loss(x, y, mask) < 0.8 * first
+
+
+def test_optimizer_state_round_trip_gives_identical_updates(tiny_batch):
+    x, y, mask = tiny_batch
+    model = RNNPyTensor(30, 10, dtype="float64", optimizer="adam", rng=np.random.default_rng(107))
+    for _ in range(3):
+        model.train_step(x, y, mask, 0.01)
+    resumed = RNNPyTensor(30, 10, dtype="float64", optimizer="adam", rng=np.random.default_rng(1))
+    resumed.set_params(model.get_params())
+    resumed.set_optimizer_state(model.get_optimizer_state())
+    assert int(resumed.get_optimizer_state()["step"]) == 3
+    for _ in range(2):
+        assert resumed.train_step(x, y, mask, 0.01) == model.train_step(x, y, mask, 0.01)
+    for name, value in model.get_params().items():
+        np.testing.assert_array_equal(resumed.get_params()[name], value)
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    """The engine as the app builds it: vocabulary 8000, 100 hidden units, default dtype."""
+    return RNNPyTensor(8000, rng=np.random.default_rng(108), optimizer="rmsprop")
+
+
+def test_float32_is_the_default_dtype(default_model):
+    assert default_model.dtype == np.float32
+    assert all(v.dtype == np.float32 for v in default_model.get_params().values())
+    assert all(v.dtype == np.float32 for v in default_model.get_optimizer_state().values())
+    xs, ys = random_sentences(np.random.default_rng(109), 8000, [5, 8])
+    _, grads = default_model.batch_gradients(*pad_batch(xs, ys))
+    assert all(g.dtype == np.float32 for g in grads.values())
+
+
+def test_initial_loss_is_log_vocabulary_size(default_model):
+    """ln(8000) = 8.987 at initialisation, the tutorial's sanity check, in float32."""
+    xs, ys = random_sentences(np.random.default_rng(110), 8000, [12] * 40)
+    assert abs(default_model.calculate_loss(xs, ys) - math.log(8000)) < 0.05
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_unknown_state_keys_are_refused(optimizer):
+    model = RNNPyTensor(10, 3, optimizer=optimizer, rng=np.random.default_rng(111))
+    with pytest.raises(ValueError, match="keys"):
+        model.set_optimizer_state({"nonsense": np.zeros(3)})
