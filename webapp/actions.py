@@ -1,0 +1,213 @@
+"""What the pages and the JSON API do, written once: upload, preprocess, start, cancel, delete.
+
+Views parse the request and render; these functions check the rules, write rows and files, and
+send work by task name. Files are named by ids, never by what was uploaded, and written under a
+temporary name then renamed. Each function raises ``UserError`` (or ``NotFound``) with a sentence
+a person can act on.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from werkzeug.datastructures import FileStorage
+
+from rnncore.config import ModelConfig
+from rnncore.corpus import preview_csv
+from rnncore.errors import CorpusError
+from webapp import estimate, hyperparameters, queue
+from webapp.errors import NotFound, UserError
+from webapp.extensions import db
+from webapp.hyperparameters import InvalidInput
+from webapp.records import Corpus, DataPaths, Job, TrainedModel, new_id, utcnow
+
+REPREPROCESSABLE = ("uploaded", "ready", "failed")
+
+
+def paths() -> DataPaths:
+    return DataPaths(current_app.config["DATA_DIR"])
+
+
+def _send(task_name: str, row, failed_values: dict) -> None:
+    """Send the task for a committed row; mark the row failed if the queue is unreachable."""
+    try:
+        current_app.extensions["rnnlab_queue"].send(task_name, row.id)
+    except queue.QueueUnavailable as exc:
+        db.session.execute(update(type(row)).where(type(row).id == row.id).values(
+            state="failed", error=str(exc), **failed_values))
+        db.session.commit()
+        raise UserError(str(exc), status=503) from None
+
+
+def get_or_404(record, row_id: str, what: str):
+    row = db.session.get(record, row_id) if isinstance(row_id, str) and len(row_id) <= 32 else None
+    if row is None:
+        raise NotFound(f"There is no {what} with the id {row_id!r}; it may have been deleted.")
+    return row
+
+
+def display_name(filename: str | None, fallback: str) -> str:
+    """A short label from the uploaded file's name; only ever shown (escaped), never a path."""
+    name = os.path.basename((filename or "").replace("\\", "/")).strip()
+    name = "".join(ch for ch in name if ch.isprintable())[:120]
+    return name or fallback
+
+
+def save_upload(upload: FileStorage | None, name: str | None = None) -> Corpus:
+    """Store an uploaded CSV under a new id and read its preview; refuse what cannot be a corpus."""
+    if upload is None or not upload.filename:
+        raise UserError("Choose a CSV file to upload.", errors={"file": "no file was sent"})
+    corpus_id = new_id()
+    directory = paths().corpus_dir(corpus_id)
+    directory.mkdir(parents=True)
+    source = paths().corpus_source(corpus_id)
+    tmp = directory / ".upload.tmp"
+    try:
+        upload.save(tmp)
+        os.replace(tmp, source)
+        if source.stat().st_size == 0:
+            raise UserError("The file is empty; upload a CSV with a header row and text rows.")
+        preview = preview_csv(source)
+    except CorpusError as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise UserError(str(exc), errors={"file": str(exc)}) from None
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    corpus = Corpus(id=corpus_id, name=(name or "").strip()[:120] or display_name(
+        upload.filename, "uploaded corpus"), source="upload", state="uploaded",
+        size_bytes=source.stat().st_size, columns=list(preview.columns),
+        text_column=preview.text_column)
+    db.session.add(corpus)
+    db.session.commit()
+    return corpus
+
+
+def create_sample_corpus(vocabulary_size: int = 8000) -> Corpus:
+    """A corpus the worker builds from rnncore's sample text, then preprocesses."""
+    vocabulary_size = _vocabulary_size(vocabulary_size)
+    corpus = Corpus(name="Sample corpus (Python documentation)", source="sample", state="queued",
+                    columns=["text"], text_column="text", vocabulary_size=vocabulary_size,
+                    message="Waiting for a worker")
+    db.session.add(corpus)
+    db.session.commit()
+    _send(queue.PREPROCESS_CORPUS, corpus, {"message": None})
+    return corpus
+
+
+def _vocabulary_size(value) -> int:
+    field = hyperparameters.FIELDS_BY_NAME["vocabulary_size"]
+    try:
+        return hyperparameters.coerce(field, value)
+    except ValueError as exc:
+        raise UserError(f"Vocabulary size {exc}.", errors={"vocabulary_size": str(exc)}) from None
+
+
+def request_preprocessing(corpus_id: str, column: str | None, vocabulary_size) -> Corpus:
+    """Queue (again) the preprocessing of a corpus with this column and vocabulary size."""
+    corpus = get_or_404(Corpus, corpus_id, "corpus")
+    vocabulary_size = _vocabulary_size(vocabulary_size)
+    column = column or corpus.text_column
+    if column not in (corpus.columns or []):
+        message = (f"The file has no column {column!r}; choose one of: "
+                   f"{', '.join(corpus.columns or [])}.")
+        raise UserError(message, errors={"column": message})
+    result = db.session.execute(update(Corpus).where(
+        Corpus.id == corpus.id, Corpus.state.in_(REPREPROCESSABLE)).values(
+        state="queued", text_column=column, vocabulary_size=vocabulary_size, report=None,
+        error=None, fraction_done=0.0, message="Waiting for a worker", updated_at=utcnow()))
+    db.session.commit()
+    if result.rowcount != 1:
+        raise UserError("This corpus is being preprocessed already; wait for it to finish.",
+                        status=409)
+    db.session.refresh(corpus)
+    _send(queue.PREPROCESS_CORPUS, corpus, {"message": None})
+    return corpus
+
+
+def measured_speeds(engine: str) -> list[tuple[ModelConfig, int, float]]:
+    """(config, batch size, words/s) of the last finished jobs on ``engine``, for the estimate."""
+    jobs = db.session.scalars(select(Job).where(
+        Job.state == "finished", Job.tokens_per_second > 0).order_by(
+        Job.finished_at.desc()).limit(4 * estimate.CALIBRATION_JOBS)).all()
+    out = []
+    for job in jobs:
+        if job.model_config.get("engine") == engine:
+            out.append((ModelConfig.from_dict(job.model_config),
+                        int(job.train_config.get("batch_size", 32)), job.tokens_per_second))
+    return out[:estimate.CALIBRATION_JOBS]
+
+
+def plan_job(corpus: Corpus, values: dict):
+    """Check the settings for this corpus; return (model_config, train_config, estimate)."""
+    model_config, train_config = hyperparameters.parse(values)
+    hyperparameters.check_memory(model_config, train_config)
+    tokens = int((corpus.report or {}).get("tokens") or 0)
+    guess = estimate.estimate(tokens, model_config, train_config,
+                              measured_speeds(model_config.engine))
+    limit = current_app.config["TRAIN_TIME_LIMIT_S"]
+    if guess["total_seconds"] > limit:
+        raise InvalidInput({"nepoch": (
+            f"this run would take {estimate.describe_seconds(guess['total_seconds'])}, more than "
+            f"the server's limit of {estimate.describe_seconds(limit)}; choose fewer epochs or a "
+            f"smaller model")})
+    return model_config, train_config, guess
+
+
+def create_job(corpus_id: str, values: dict) -> Job:
+    """Queue a training job on a preprocessed corpus."""
+    corpus = get_or_404(Corpus, corpus_id, "corpus")
+    if corpus.state != "ready":
+        raise UserError("This corpus is not preprocessed yet; wait until its report is shown.",
+                        status=409, errors={"corpus_id": "not preprocessed yet"})
+    try:
+        model_config, train_config, guess = plan_job(corpus, values)
+    except InvalidInput as exc:
+        raise UserError("Some settings are out of range: " + str(exc), errors=exc.errors) from None
+    job = Job(corpus_id=corpus.id, state="queued", model_config=model_config.to_dict(),
+              train_config=train_config.to_dict(), message="Waiting for a worker",
+              estimated_epoch_seconds=guess["epoch_seconds"])
+    db.session.add(job)
+    db.session.commit()
+    _send(queue.TRAIN_MODEL, job, {"message": None, "finished_at": utcnow()})
+    return job
+
+
+def cancel_job(job_id: str) -> Job:
+    """Cancel a queued job at once, or ask the worker running it to stop."""
+    job = get_or_404(Job, job_id, "job")
+    now = utcnow()
+    queued = db.session.execute(update(Job).where(Job.id == job.id, Job.state == "queued").values(
+        state="cancelled", cancel_requested=True, finished_at=now, message="Cancelled before it "
+        "started"))
+    if queued.rowcount == 0:
+        running = db.session.execute(update(Job).where(
+            Job.id == job.id, Job.state.in_(("preprocessing", "training"))).values(
+            cancel_requested=True, message="Stopping..."))
+        if running.rowcount == 0:
+            db.session.rollback()
+            raise UserError(f"This job has already {job.state}; there is nothing to cancel.",
+                            status=409)
+    db.session.commit()
+    db.session.refresh(job)
+    return job
+
+
+def queue_position(job: Job) -> int | None:
+    """1 for the next job a worker will take; None unless queued."""
+    if job.state != "queued":
+        return None
+    ahead = db.session.scalar(select(func.count()).select_from(Job).where(
+        Job.state == "queued", Job.created_at < job.created_at))
+    return int(ahead) + 1
+
+
+def delete_model(model_id: str) -> None:
+    """Delete a model's row, its file and its cached copy."""
+    model = get_or_404(TrainedModel, model_id, "model")
+    db.session.delete(model)
+    db.session.commit()
+    paths().model_file(model.id).unlink(missing_ok=True)
+    current_app.extensions["rnnlab_models"].evict(model.id)

@@ -1,0 +1,123 @@
+"""The app factory: settings, extensions, blueprints and error pages.
+
+Order: defaults from the environment (``webapp.settings``), then ``test_config``; then the data
+folder, the secret key (generated once into the data folder when SECRET_KEY is unset), the
+database (tables created if missing), the task queue and the model cache.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from webapp.errors import UserError
+from webapp.extensions import csrf, db
+from webapp.playground import ModelCache
+from webapp.queue import TaskQueue
+from webapp.records import configure_engine, create_schema, engine_options
+from webapp.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def _config_from_settings() -> dict:
+    settings = load_settings()
+    return {
+        "DATA_DIR": str(settings.data_dir),
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "BROKER_URL": settings.redis_url,
+        "SECRET_KEY": settings.secret_key,
+        "MAX_CONTENT_LENGTH": settings.max_upload_mb * 1024 * 1024,
+        "TRAIN_TIME_LIMIT_S": settings.train_time_limit_s,
+        "VISIBILITY_TIMEOUT_S": settings.visibility_timeout_s,
+        "MODEL_CACHE_SIZE": settings.model_cache_size,
+        "WTF_CSRF_TIME_LIMIT": None,  # a token lives as long as the session
+    }
+
+
+def ensure_secret_key(data_dir: Path) -> str:
+    """The key in DATA_DIR/secret_key, created (readable by the owner only) on first start."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        tmp = data_dir / f".secret_key.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # fails if another process won the race; then use its key
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
+
+
+def build_app(test_config: dict | None = None) -> Flask:
+    app = Flask("webapp", template_folder=str(ROOT / "templates"),
+                static_folder=str(ROOT / "static"), instance_path=str(ROOT / "instance"))
+    app.config.update(_config_from_settings())
+    if test_config:
+        app.config.update(test_config)
+    data_dir = Path(app.config["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = ensure_secret_key(data_dir)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
+                          engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
+    db.init_app(app)
+    csrf.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+        create_schema(db.engine, data_dir)
+    app.extensions["rnnlab_queue"] = TaskQueue(app.config["BROKER_URL"],
+                                               app.config["VISIBILITY_TIMEOUT_S"])
+    app.extensions["rnnlab_models"] = ModelCache(app.config["MODEL_CACHE_SIZE"])
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    app.jinja_env.globals["max_upload_mb"] = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from webapp.views import api, corpora, home, jobs, models
+
+    for module in (home, corpora, jobs, models, api):
+        app.register_blueprint(module.bp)
+    csrf.exempt(api.bp)  # the API checks its own way: see webapp.views.api
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error(status: int, message: str, errors: dict | None = None):
+    if _wants_json():
+        return {"error": message, "errors": errors or {}}, status
+    return render_template("errors/error.html", status=status, message=message), status
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(UserError)
+    def user_error(exc: UserError):
+        return _error(exc.status, exc.message, exc.errors)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_exc):
+        limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        return _error(413, f"The upload is larger than the {limit} MB limit. Upload a smaller "
+                           f"file, or ask the administrator to raise MAX_UPLOAD_MB.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return _error(400, "The form's security token is missing or has expired "
+                           f"({exc.description}). Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return _error(exc.code or 500, exc.description or exc.name)

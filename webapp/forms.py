@@ -1,0 +1,96 @@
+"""The HTML forms (Flask-WTF, so each carries a CSRF token).
+
+Numbers are text inputs of type "number" here and are checked by ``webapp.hyperparameters`` and
+``webapp.playground``, the same code the JSON API uses, so a form and an API call get the same
+answer for the same values. ``add_errors`` puts those answers back beside their fields.
+"""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from webapp.hyperparameters import FIELDS
+
+
+def _number(label: str, description: str = "", default=None, **bounds) -> StringField:
+    render = {"type": "number", "step": bounds.pop("step", "any"), **bounds}
+    return StringField(label, description=description, default=default, render_kw=render,
+                       validators=[Optional()])
+
+
+class UploadForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")],
+                     description="A header row, then one text per row (UTF-8).",
+                     render_kw={"accept": ".csv,text/csv"})
+    name = StringField("Name (optional)", validators=[Optional(), Length(max=120)],
+                       description="Shown in lists; the file's name when empty.")
+
+
+class PreprocessForm(FlaskForm):
+    column = SelectField("Text column", choices=[], validate_choice=False,
+                         description="The column that holds the text (detected by default).")
+    vocabulary_size = _number("Vocabulary size",
+                              "Words kept; the report shows how many become UNKNOWN_TOKEN.",
+                              default="8000", min=50, max=20000, step=1)
+
+
+class ButtonForm(FlaskForm):
+    """A form that is only a button (and its CSRF token)."""
+
+
+class SampleForm(ButtonForm):
+    vocabulary_size = StringField(default="8000", validators=[Optional()])
+
+
+def _train_form_class() -> type:
+    attrs = {"corpus_id": SelectField("Corpus", choices=[], validate_choice=False,
+                                      description="A preprocessed corpus to train on.")}
+    for field in FIELDS:
+        if field.choices:
+            attrs[field.name] = SelectField(field.label, choices=list(field.choices),
+                                            default=field.default, description=field.help)
+        else:
+            step = 1 if field.kind is int else "any"
+            attrs[field.name] = _number(field.label, field.help, default=str(field.default),
+                                        min=field.lo, max=field.hi, step=step)
+    return type("TrainForm", (FlaskForm,), attrs)
+
+
+TrainForm = _train_form_class()
+
+
+class GenerateForm(FlaskForm):
+    prefix = StringField("Prefix", validators=[Optional(), Length(max=2000)],
+                         description="The start of a sentence; the model continues it.")
+    num_samples = _number("Samples", default="3", min=1, max=10, step=1)
+    temperature = _number("Temperature", "Below 1: safer words; above 1: more surprising.",
+                          default="1.0", min=0.05, max=5)
+    top_k = _number("Top-k", "Sample only among the k most probable words (empty: all).",
+                    min=1, step=1)
+    max_length = _number("Max words", default="20", min=1, max=100, step=1)
+    seed = _number("Seed", "The same seed gives the same samples (empty: random).", min=0,
+                   step=1)
+
+
+class NextWordsForm(FlaskForm):
+    prefix = StringField("Prefix", validators=[Optional(), Length(max=2000)])
+    k = _number("How many", default="10", min=1, max=50, step=1)
+
+
+class ScoreForm(FlaskForm):
+    sentences = TextAreaField("Sentences, one per line", validators=[Optional()],
+                              description="Ranked by probability, with each word's surprisal.")
+
+
+def add_errors(form: FlaskForm, errors: dict[str, str]) -> list[str]:
+    """Attach per-field messages to the form; return those that belong to no field."""
+    loose = []
+    for name, message in errors.items():
+        field = getattr(form, name, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = list(field.errors) + [message]
+        else:
+            loose.append(f"{name}: {message}")
+    return loose

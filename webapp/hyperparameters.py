@@ -1,0 +1,126 @@
+"""The training form's fields: defaults, server bounds, one-line explanations, and their checking.
+
+One table (``FIELDS``) drives both the HTML form and the JSON API, so a bound or an explanation is
+written once. The bounds are tighter than rnncore's own (``ModelConfig.validate``) because they
+keep a run feasible on this server; ``check`` also refuses a run whose memory or estimated time
+would not fit (see ``webapp.estimate``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnncore.config import DTYPES, ENGINES, ModelConfig, TrainConfig
+from rnncore.optimizers import OPTIMIZERS
+
+# Peak memory a single training run may use on this server.
+MAX_TRAIN_MEMORY_BYTES = 3 * 1024**3
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # the rnncore config field, also the form / JSON key
+    label: str
+    config: str  # "model" or "train"
+    kind: type  # int, float or str
+    default: object
+    help: str  # the one-line explanation shown under the field
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+FIELDS = (
+    Field("vocabulary_size", "Vocabulary size", "model", int, 8000,
+          "Words the model knows; rarer words become UNKNOWN_TOKEN. The tutorial uses 8000.",
+          50, 20000),
+    Field("hidden_dim", "Hidden size", "model", int, 100,
+          "Size of the hidden state s_t, the network's memory of earlier words.", 2, 512),
+    Field("bptt_truncate", "BPTT truncation", "model", int, 4,
+          "How many steps back each word's error flows through time.", 1, 50),
+    Field("learning_rate", "Learning rate", "train", float, 0.005,
+          "Step size of each update; halved automatically whenever the loss goes up.", 1e-5, 1.0),
+    Field("nepoch", "Epochs", "train", int, 20,
+          "Passes over the training sentences.", 1, 200),
+    Field("evaluate_loss_after", "Evaluate every", "train", int, 1,
+          "Epochs between loss evaluations, checkpoints and generated samples.", 1, 200),
+    Field("batch_size", "Batch size", "train", int, 32,
+          "Sentences per update; 1 is the tutorial's plain SGD, larger is faster per word.", 1, 256),
+    Field("engine", "Engine", "model", str, "pytensor",
+          "PyTensor compiles the model and is fast; numpy is the readable reference.",
+          choices=ENGINES),
+    Field("dtype", "Precision", "model", str, "float32",
+          "float32 is faster and halves memory; float64 for exact comparisons.", choices=DTYPES),
+    Field("optimizer", "Optimizer", "train", str, "sgd",
+          "SGD as in the tutorial; RMSprop and Adam adapt the step per parameter.",
+          choices=OPTIMIZERS),
+    Field("validation_fraction", "Validation fraction", "train", float, 0.1,
+          "Share of sentences held out to measure loss and perplexity on unseen text.", 0.0, 0.5),
+    Field("seed", "Seed", "train", int, 0,
+          "Fixes initial weights, the validation split and batch order: same seed, same run.",
+          0, 2**31 - 1),
+)
+FIELDS_BY_NAME = {f.name: f for f in FIELDS}
+
+
+class InvalidInput(ValueError):
+    """Bad values from a form or a JSON body; ``errors`` maps each field to a sentence."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def defaults() -> dict:
+    return {f.name: f.default for f in FIELDS}
+
+
+def coerce(field: Field, raw) -> object:
+    """The value as the field's type, or ValueError with a sentence."""
+    if field.kind is str:
+        if raw not in field.choices:
+            raise ValueError(f"choose one of {', '.join(field.choices)}")
+        return raw
+    if isinstance(raw, bool) or raw is None or raw == "":
+        raise ValueError("a number is required")
+    try:
+        value = field.kind(raw) if not isinstance(raw, str) else field.kind(raw.strip())
+    except (TypeError, ValueError):
+        kind = "a whole number" if field.kind is int else "a number"
+        raise ValueError(f"must be {kind}, not {raw!r}") from None
+    if field.kind is int and isinstance(raw, float) and raw != int(raw):
+        raise ValueError(f"must be a whole number, not {raw!r}")
+    if not field.lo <= value <= field.hi:
+        raise ValueError(f"must be between {field.lo:g} and {field.hi:g} on this server")
+    return value
+
+
+def parse(values: dict) -> tuple[ModelConfig, TrainConfig]:
+    """Build both configs from ``values`` (missing keys take their defaults) or raise InvalidInput."""
+    unknown = sorted(set(values) - set(FIELDS_BY_NAME))
+    errors = {name: "is not a training setting" for name in unknown}
+    parsed = {"model": {}, "train": {}}
+    for field in FIELDS:
+        try:
+            parsed[field.config][field.name] = coerce(field, values.get(field.name, field.default))
+        except ValueError as exc:
+            errors[field.name] = str(exc)
+    if errors:
+        raise InvalidInput(errors)
+    train = parsed["train"]
+    if train["evaluate_loss_after"] > train["nepoch"]:
+        raise InvalidInput({"evaluate_loss_after": "must not be more than the number of epochs"})
+    try:
+        return (ModelConfig(**parsed["model"]).validate(), TrainConfig(**train).validate())
+    except ValueError as exc:
+        raise InvalidInput({"settings": str(exc)}) from None
+
+
+def check_memory(model_config: ModelConfig, train_config: TrainConfig) -> None:
+    """Refuse a run that would need more memory than this server gives one job."""
+    need = model_config.memory_estimate_bytes(train_config.batch_size,
+                                              optimizer=train_config.optimizer)
+    if need > MAX_TRAIN_MEMORY_BYTES:
+        raise InvalidInput({"batch_size": (
+            f"this model would need about {need / 1024**3:.1f} GB of memory, more than the "
+            f"{MAX_TRAIN_MEMORY_BYTES / 1024**3:.0f} GB a run may use; choose a smaller batch, "
+            f"vocabulary or hidden size")})

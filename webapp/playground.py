@@ -1,0 +1,121 @@
+"""The playground's answers: loaded models kept per web process, and the three questions asked.
+
+Loading a model means reading its ``.npz`` and transposing three matrices, which takes longer
+than answering; so each web process keeps the last few models it used (an LRU keyed by model id)
+and answers from rnncore's numpy ``LanguageModel`` in milliseconds, whatever the workers are
+doing. Inputs are checked here with bounds that keep one answer well under a second.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from rnncore.checkpoint import CheckpointError
+from rnncore.generate import LanguageModel
+from webapp.errors import UserError
+
+MAX_PREFIX_CHARS = 2000
+MAX_CANDIDATES = 20
+MAX_CANDIDATE_CHARS = 2000
+
+
+class ModelCache:
+    """At most ``size`` LanguageModels, least recently used evicted first; thread-safe."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._models: OrderedDict[str, LanguageModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model_id: str, path: Path) -> LanguageModel:
+        with self._lock:
+            if model_id in self._models:
+                self._models.move_to_end(model_id)
+                return self._models[model_id]
+        try:
+            model = LanguageModel.from_checkpoint(path)
+        except CheckpointError as exc:
+            raise UserError(f"The model file cannot be read ({exc}).", status=500) from None
+        with self._lock:
+            self._models[model_id] = model
+            self._models.move_to_end(model_id)
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+        return model
+
+    def evict(self, model_id: str) -> None:
+        with self._lock:
+            self._models.pop(model_id, None)
+
+    def __contains__(self, model_id: str) -> bool:
+        return model_id in self._models
+
+
+def _number(data: dict, name: str, kind, default, lo, hi):
+    raw = data.get(name, default)
+    if raw is None or raw == "":
+        raw = default
+    if raw is None:
+        return None
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        value = kind(raw.strip() if isinstance(raw, str) else raw)
+        if kind is int and isinstance(raw, float) and raw != int(raw):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a number.", errors={name: "must be a number"}) from None
+    if not lo <= value <= hi:
+        message = f"must be between {lo:g} and {hi:g}"
+        raise UserError(f"{name} {message}.", errors={name: message})
+    return value
+
+
+def _text(data: dict, name: str, limit: int, required: bool = False) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise UserError(f"{name} must be text.", errors={name: "must be text"})
+    if len(value) > limit:
+        raise UserError(f"{name} is longer than {limit} characters.",
+                        errors={name: f"at most {limit} characters"})
+    if required and not value.strip():
+        raise UserError(f"Type some text into {name}.", errors={name: "is required"})
+    return value
+
+
+def generate(model: LanguageModel, data: dict) -> dict:
+    """Continuations of ``prefix``: num_samples, temperature, top_k, max_length, seed."""
+    prefix = _text(data, "prefix", MAX_PREFIX_CHARS)
+    kwargs = {
+        "num_samples": _number(data, "num_samples", int, 3, 1, 10),
+        "temperature": _number(data, "temperature", float, 1.0, 0.05, 5.0),
+        "top_k": _number(data, "top_k", int, None, 1, model.word_dim),
+        "max_length": _number(data, "max_length", int, 20, 1, 100),
+        "seed": _number(data, "seed", int, None, 0, 2**31 - 1),
+    }
+    return model.continue_prefix(prefix, **kwargs)
+
+
+def next_words(model: LanguageModel, data: dict) -> dict:
+    """The k most probable next words after ``prefix``."""
+    prefix = _text(data, "prefix", MAX_PREFIX_CHARS)
+    return model.next_words(prefix, k=_number(data, "k", int, 10, 1, min(50, model.word_dim)))
+
+
+def score(model: LanguageModel, data: dict) -> dict:
+    """``sentences`` (a list, or text with one sentence per line) ranked, with surprisal per word."""
+    raw = data.get("sentences", "")
+    if isinstance(raw, str):
+        raw = [line for line in raw.splitlines() if line.strip()]
+    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+        raise UserError("sentences must be a list of texts.", errors={"sentences": "must be texts"})
+    if not raw:
+        raise UserError("Type at least one sentence to score.", errors={"sentences": "is required"})
+    if len(raw) > MAX_CANDIDATES or any(len(s) > MAX_CANDIDATE_CHARS for s in raw):
+        message = f"at most {MAX_CANDIDATES} sentences of {MAX_CANDIDATE_CHARS} characters"
+        raise UserError(f"Score {message}.", errors={"sentences": message})
+    try:
+        return {"ranked": model.rank_sentences(raw)}
+    except ValueError as exc:
+        raise UserError(str(exc), errors={"sentences": str(exc)}) from None

@@ -1,0 +1,104 @@
+"""Rows as JSON-able dicts: what the API returns and what the pages' scripts read."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import url_for
+from sqlalchemy import select
+
+from webapp import actions
+from webapp.estimate import describe_seconds
+from webapp.extensions import db
+from webapp.records import Corpus, Job, JobEvent, TrainedModel
+
+JOB_PROGRESS = ("fraction_done", "epoch", "examples_seen", "tokens_seen", "train_loss",
+                "valid_loss", "valid_perplexity", "learning_rate", "tokens_per_second",
+                "eta_seconds")
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") + "Z" if moment else None
+
+
+def corpus_dict(corpus: Corpus) -> dict:
+    return {
+        "id": corpus.id,
+        "name": corpus.name,
+        "source": corpus.source,
+        "state": corpus.state,
+        "size_bytes": corpus.size_bytes,
+        "columns": corpus.columns or [],
+        "text_column": corpus.text_column,
+        "vocabulary_size": corpus.vocabulary_size,
+        "fraction_done": corpus.fraction_done,
+        "message": corpus.message,
+        "error": corpus.error,
+        "report": corpus.report,
+        "created_at": iso(corpus.created_at),
+        "url": url_for("corpora.detail", corpus_id=corpus.id),
+    }
+
+
+def event_dict(event: JobEvent) -> dict:
+    return {
+        "id": event.id,
+        "event": event.event,
+        "epoch": event.epoch,
+        "examples_seen": event.examples_seen,
+        "tokens_seen": event.tokens_seen,
+        "fraction_done": event.fraction_done,
+        "train_loss": event.train_loss,
+        "valid_loss": event.valid_loss,
+        "valid_perplexity": event.valid_perplexity,
+        "learning_rate": event.learning_rate,
+        "samples": event.samples or [],
+    }
+
+
+def job_dict(job: Job, history_since: int | None = None) -> dict:
+    """A job; with ``history_since`` (an event id, 0 for all) its loss history after that event."""
+    total_epochs = int(job.train_config.get("nepoch", 0))
+    out = {
+        "id": job.id,
+        "corpus_id": job.corpus_id,
+        "state": job.state,
+        "message": job.message,
+        "error": job.error,
+        "cancel_requested": job.cancel_requested,
+        "queue_position": actions.queue_position(job),
+        "model_config": job.model_config,
+        "train_config": job.train_config,
+        "nepoch": total_epochs,
+        "estimated_epoch_seconds": job.estimated_epoch_seconds,
+        "eta_text": describe_seconds(job.eta_seconds) if job.eta_seconds is not None else None,
+        "model_id": job.model_id if job.state == "finished" else None,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "url": url_for("jobs.detail", job_id=job.id),
+        **{k: getattr(job, k) for k in JOB_PROGRESS},
+    }
+    if history_since is not None:
+        events = db.session.scalars(select(JobEvent).where(
+            JobEvent.job_id == job.id, JobEvent.id > history_since).order_by(JobEvent.id)).all()
+        out["history"] = [event_dict(e) for e in events]
+    return out
+
+
+def model_dict(model: TrainedModel) -> dict:
+    return {
+        "id": model.id,
+        "name": model.name,
+        "job_id": model.job_id,
+        "corpus_id": model.corpus_id,
+        "model_config": model.model_config,
+        "train_config": model.train_config,
+        "train_loss": model.train_loss,
+        "valid_loss": model.valid_loss,
+        "valid_perplexity": model.valid_perplexity,
+        "tokens_seen": model.tokens_seen,
+        "size_bytes": model.size_bytes,
+        "created_at": iso(model.created_at),
+        "url": url_for("models.playground_page", model_id=model.id),
+        "download_url": url_for("models.download", model_id=model.id),
+    }

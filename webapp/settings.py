@@ -1,0 +1,98 @@
+"""Deployment settings: every environment variable rnnlab reads, with its default, in one place.
+
+Only three places call ``load_settings``: the Flask app factory, the Celery app and the launchers in
+``scripts/``; everything else receives a ``Settings`` value. This module imports nothing from Flask
+so that the worker may import it (see ``webapp.records`` for why that single crossing is allowed).
+
+| variable | default | meaning |
+|---|---|---|
+| RNNLAB_DATA_DIR | ./data | database, corpora, models, Redis's files, the generated secret key |
+| REDIS_URL | (unset) | use this Redis and start none; unset: a redis-server on RNNLAB_REDIS_PORT |
+| RNNLAB_REDIS_PORT | 6390 | loopback port of the Redis that rnnlab starts itself |
+| DATABASE_URL | sqlite:///DATA_DIR/rnnlab.sqlite3 | e.g. postgresql+psycopg://user@host/rnnlab |
+| SECRET_KEY | (generated) | generated once and kept in DATA_DIR/secret_key when unset |
+| MAX_UPLOAD_MB | 50 | largest accepted upload, in megabytes |
+| WORKER_CONCURRENCY | 2 | worker processes, so jobs trained at the same time |
+| RNNLAB_TRAIN_TIME_LIMIT_S | 21600 | a training run is stopped after this many seconds |
+| RNNLAB_HOST / RNNLAB_PORT | 127.0.0.1 / 5000 | where gunicorn listens |
+| RNNLAB_WEB_WORKERS | 2 | gunicorn worker processes |
+| RNNLAB_MODEL_CACHE_SIZE | 4 | models each web process keeps loaded for the playground |
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value rnnlab cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path  # absolute
+    redis_url: str
+    manage_redis: bool  # True: rnnlab starts its own redis-server (REDIS_URL was not set)
+    redis_port: int
+    database_url: str
+    secret_key: str | None  # None: generate one into data_dir
+    max_upload_mb: int
+    worker_concurrency: int
+    train_time_limit_s: int
+    host: str
+    port: int
+    web_workers: int
+    model_cache_size: int
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_dir / "redis"
+
+    @property
+    def train_soft_time_limit_s(self) -> int:
+        """Raised inside the task first, so the job is marked failed before the hard kill."""
+        return max(1, self.train_time_limit_s - 60)
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        """Longer than the longest run, or Redis hands a running job to a second worker."""
+        return self.train_time_limit_s + 3600
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}, not {value}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``environ`` (``os.environ`` when None); relative paths use the cwd."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("RNNLAB_DATA_DIR") or "data").expanduser().resolve()
+    redis_port = _int(env, "RNNLAB_REDIS_PORT", 6390, 1, 65535)
+    redis_url = env.get("REDIS_URL", "").strip()
+    database_url = env.get("DATABASE_URL", "").strip()
+    return Settings(
+        data_dir=data_dir,
+        redis_url=redis_url or f"redis://127.0.0.1:{redis_port}/0",
+        manage_redis=not redis_url,
+        redis_port=redis_port,
+        database_url=database_url or f"sqlite:///{data_dir / 'rnnlab.sqlite3'}",
+        secret_key=env.get("SECRET_KEY") or None,
+        max_upload_mb=_int(env, "MAX_UPLOAD_MB", 50, 1, 10_000),
+        worker_concurrency=_int(env, "WORKER_CONCURRENCY", 2, 1, 256),
+        train_time_limit_s=_int(env, "RNNLAB_TRAIN_TIME_LIMIT_S", 21600, 60, 30 * 86400),
+        host=env.get("RNNLAB_HOST") or "127.0.0.1",
+        port=_int(env, "RNNLAB_PORT", 5000, 1, 65535),
+        web_workers=_int(env, "RNNLAB_WEB_WORKERS", 2, 1, 64),
+        model_cache_size=_int(env, "RNNLAB_MODEL_CACHE_SIZE", 4, 1, 1000),
+    )

@@ -1,0 +1,1 @@
+"""Blueprints: one per concern (home, corpora, jobs, models) plus the JSON API."""

@@ -1,0 +1,89 @@
+"""Training jobs: the settings form with a time estimate, the live job page, cancelling."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from webapp import actions
+from webapp.errors import UserError
+from webapp.estimate import describe_seconds
+from webapp.extensions import db
+from webapp.forms import ButtonForm, TrainForm, add_errors
+from webapp.hyperparameters import FIELDS, InvalidInput
+from webapp.records import Corpus, Job
+from webapp.serialize import job_dict
+
+bp = Blueprint("jobs", __name__, url_prefix="/jobs")
+
+
+def _ready_corpora() -> list[Corpus]:
+    return db.session.scalars(select(Corpus).where(Corpus.state == "ready").order_by(
+        Corpus.created_at.desc())).all()
+
+
+def _estimate_text(corpus: Corpus | None, values: dict) -> str | None:
+    if corpus is None:
+        return None
+    try:
+        _, _, guess = actions.plan_job(corpus, values)
+    except InvalidInput as exc:
+        return " ".join(exc.errors.values())
+    return (f"About {guess['tokens_per_second']:,.0f} words per second: "
+            f"{describe_seconds(guess['epoch_seconds'])} per epoch, "
+            f"{describe_seconds(guess['total_seconds'])} in all.")
+
+
+def _render_form(form, corpora: list[Corpus], status: int = 200, loose: list[str] = ()):
+    form.corpus_id.choices = [(c.id, f"{c.name} ({(c.report or {}).get('tokens', 0):,} words)")
+                              for c in corpora]
+    chosen = next((c for c in corpora if c.id == form.corpus_id.data), None)
+    values = {f.name: getattr(form, f.name).data for f in FIELDS}
+    return render_template("jobs/new.html", form=form, corpora=corpora, fields=FIELDS,
+                           estimate_text=_estimate_text(chosen, values),
+                           loose_errors=list(loose)), status
+
+
+@bp.get("/new")
+def new():
+    """The training form."""
+    corpora = _ready_corpora()
+    form = TrainForm(corpus_id=request.args.get("corpus") or (corpora[0].id if corpora else None))
+    return _render_form(form, corpora)
+
+
+@bp.post("/new")
+def create():
+    """Queue a job and go to its page."""
+    corpora = _ready_corpora()
+    form = TrainForm()
+    form.corpus_id.choices = [(c.id, c.name) for c in corpora]
+    loose = []
+    if form.validate_on_submit():
+        values = {f.name: getattr(form, f.name).data for f in FIELDS}
+        try:
+            job = actions.create_job(form.corpus_id.data or "", values)
+        except UserError as exc:
+            if exc.status not in (400, 404, 409):
+                raise
+            loose = add_errors(form, exc.errors) if exc.errors else [exc.message]
+        else:
+            return redirect(url_for("jobs.detail", job_id=job.id))
+    return _render_form(form, corpora, 400, loose)
+
+
+@bp.get("/<job_id>")
+def detail(job_id: str):
+    """A job's live page."""
+    job = actions.get_or_404(Job, job_id, "job")
+    corpus = db.session.get(Corpus, job.corpus_id)
+    return render_template("jobs/detail.html", job=job_dict(job, history_since=0), corpus=corpus,
+                           cancel_form=ButtonForm(), fields=FIELDS)
+
+
+@bp.post("/<job_id>/cancel")
+def cancel(job_id: str):
+    """Cancel a queued job, or ask its worker to stop."""
+    if not ButtonForm().validate_on_submit():
+        raise UserError("The form could not be read; reload the page and try again.")
+    actions.cancel_job(job_id)
+    return redirect(url_for("jobs.detail", job_id=job_id))

@@ -1,0 +1,81 @@
+"""Trained models: the playground (sampling, next words, scoring), download, deletion."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, send_file, url_for
+
+from webapp import actions, playground
+from webapp.errors import UserError
+from webapp.forms import ButtonForm, GenerateForm, NextWordsForm, ScoreForm, add_errors
+from webapp.records import TrainedModel
+
+bp = Blueprint("models", __name__, url_prefix="/models")
+
+QUESTIONS = {"generate": (GenerateForm, playground.generate),
+             "next-words": (NextWordsForm, playground.next_words),
+             "score": (ScoreForm, playground.score)}
+
+
+def language_model(model: TrainedModel):
+    """The model, loaded once per web process (LRU by id)."""
+    cache = current_app.extensions["rnnlab_models"]
+    return cache.get(model.id, actions.paths().model_file(model.id))
+
+
+def _render(model: TrainedModel, forms: dict | None = None, results: dict | None = None,
+            status: int = 200):
+    forms = forms or {}
+    return render_template(
+        "models/playground.html", model=model,
+        generate_form=forms.get("generate") or GenerateForm(formdata=None),
+        next_form=forms.get("next-words") or NextWordsForm(formdata=None),
+        score_form=forms.get("score") or ScoreForm(formdata=None),
+        delete_form=ButtonForm(formdata=None), results=results or {}), status
+
+
+@bp.get("/<model_id>")
+def playground_page(model_id: str):
+    """The playground of one model."""
+    return _render(actions.get_or_404(TrainedModel, model_id, "model"))
+
+
+@bp.post("/<model_id>/<question>")
+def ask(model_id: str, question: str):
+    """Answer one playground form without JavaScript (the page's script uses the API)."""
+    model = actions.get_or_404(TrainedModel, model_id, "model")
+    if question not in QUESTIONS:
+        raise UserError(f"The playground has no {question!r}.", status=404)
+    form_class, answer = QUESTIONS[question]
+    form = form_class()
+    if not form.validate_on_submit():
+        return _render(model, {question: form}, status=400)
+    try:
+        result = answer(language_model(model), form.data)
+    except UserError as exc:
+        if exc.status != 400:
+            raise
+        add_errors(form, exc.errors or {"prefix": exc.message})
+        return _render(model, {question: form}, status=400)
+    except ValueError as exc:
+        add_errors(form, {"prefix": str(exc)})
+        return _render(model, {question: form}, status=400)
+    return _render(model, {question: form}, {question: result})
+
+
+@bp.get("/<model_id>/download")
+def download(model_id: str):
+    """The model as .npz: U, V, W, vocabulary and hyperparameters."""
+    model = actions.get_or_404(TrainedModel, model_id, "model")
+    path = actions.paths().model_file(model.id)
+    if not path.exists():
+        raise UserError("The model's file is missing from the server.", status=404)
+    return send_file(path, mimetype="application/octet-stream", as_attachment=True,
+                     download_name=f"rnnlab-model-{model.id}.npz")
+
+
+@bp.post("/<model_id>/delete")
+def delete(model_id: str):
+    """Delete the model and its file."""
+    if not ButtonForm().validate_on_submit():
+        raise UserError("The form could not be read; reload the page and try again.")
+    actions.delete_model(model_id)
+    return redirect(url_for("home.index"))

@@ -1,0 +1,43 @@
+"""The Celery app: `celery -A worker.celery_app worker` runs it.
+
+Settings come from the environment (``webapp.settings.load_settings``), read here and nowhere else
+in the worker. The configuration is the one long tasks need: JSON only, late acknowledgement, one
+message prefetched per process, soft and hard time limits, and a Redis visibility timeout longer
+than the hard limit so that Redis never hands a running job to a second worker. Job state lives
+in the database, so there is no result backend.
+"""
+from __future__ import annotations
+
+from celery import Celery
+
+from webapp.settings import Settings, load_settings
+
+TASK_NAMES = ("worker.tasks.preprocess_corpus", "worker.tasks.train_model")
+
+
+def make_celery(settings: Settings) -> Celery:
+    """Build the worker's Celery app for ``settings``."""
+    app = Celery("rnnlab", broker=settings.redis_url, include=["worker.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        # A child killed mid-run (out of memory, say) puts its message back; the task's claim
+        # then resumes the job from its checkpoint or gives up after a few attempts.
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        task_time_limit=settings.train_time_limit_s,
+        task_soft_time_limit=settings.train_soft_time_limit_s,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=True,
+        rnnlab_data_dir=str(settings.data_dir),
+        rnnlab_database_url=settings.database_url,
+    )
+    return app
+
+
+app = make_celery(load_settings())

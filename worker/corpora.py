@@ -1,0 +1,109 @@
+"""Preprocessing a corpus in a worker: CSV -> rnncore.preprocess -> report on the corpus row.
+
+``ensure_preprocessed`` is shared with training, which needs the corpus at its own vocabulary
+size: each (vocabulary size, column) is preprocessed once into its own file beside the upload.
+``PreprocessedCorpus.save`` writes under a temporary name and renames it into place, so two jobs
+asking for the same file at once both end with a complete one.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+
+from sqlalchemy.orm import sessionmaker
+
+from rnncore.errors import Cancelled, CorpusError
+from rnncore.preprocess import PreprocessedCorpus, preprocess_csv
+from webapp.records import Corpus, DataPaths, utcnow
+from worker.claims import Heartbeat, claim, guarded_update
+from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+def ensure_preprocessed(paths: DataPaths, corpus_id: str, vocabulary_size: int,
+                        column: str | None, progress=None, should_stop=None) -> PreprocessedCorpus:
+    """The corpus preprocessed at ``vocabulary_size``, from its file or made now and saved."""
+    target = paths.corpus_preprocessed(corpus_id, vocabulary_size, column)
+    if target.exists():
+        return PreprocessedCorpus.load(target)
+    corpus = preprocess_csv(paths.corpus_source(corpus_id), vocabulary_size=vocabulary_size,
+                            column=column, progress=progress, should_stop=should_stop)
+    corpus.save(target)  # written beside the target, then renamed over it
+    return corpus
+
+
+def write_sample_source(path: Path) -> None:
+    """Build the sample corpus CSV at ``path`` atomically."""
+    from rnncore.sample_corpus import write_sample_corpus
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        write_sample_corpus(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _CorpusProgress:
+    """preprocess_csv's ``progress`` for a corpus row, written about once a second."""
+
+    def __init__(self, session_factory: sessionmaker, corpus_id: str, token: str):
+        self.args = (session_factory, Corpus, corpus_id, token)
+        self.last = 0.0
+        self.lost = False
+
+    def __call__(self, fraction_done: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last < 1.0 and fraction_done < 1.0:
+            return
+        self.last = now
+        if not guarded_update(*self.args, fraction_done=float(fraction_done), message=message,
+                              heartbeat_at=utcnow(), updated_at=utcnow()):
+            self.lost = True
+
+    def should_stop(self) -> bool:
+        return self.lost
+
+
+def run_preprocessing(ctx: WorkerContext, corpus_id: str) -> str:
+    """Preprocess a queued corpus; return what happened ("ready", "failed", "skipped", "lost")."""
+    token = claim(ctx.session_factory, Corpus, corpus_id, "preprocessing", ("preprocessing",),
+                  extra={"fraction_done": 0.0, "error": None, "message": "Reading the file",
+                         "updated_at": utcnow()})
+    if token is None:
+        log.info("corpus %s is not waiting for preprocessing; nothing to do", corpus_id)
+        return "skipped"
+    with ctx.session() as session:
+        corpus = session.get(Corpus, corpus_id)
+    progress = _CorpusProgress(ctx.session_factory, corpus_id, token)
+    source = ctx.paths.corpus_source(corpus_id)
+    with Heartbeat(ctx.session_factory, Corpus, corpus_id, token):
+        try:
+            if corpus.source == "sample" and not source.exists():
+                write_sample_source(source)
+            result = ensure_preprocessed(ctx.paths, corpus_id, corpus.vocabulary_size,
+                                         corpus.text_column, progress, progress.should_stop)
+        except Cancelled:
+            return "lost"
+        except CorpusError as exc:
+            guarded_update(ctx.session_factory, Corpus, corpus_id, token, state="failed",
+                           error=str(exc), message=None, updated_at=utcnow())
+            return "failed"
+        except Exception as exc:
+            log.exception("preprocessing corpus %s failed", corpus_id)
+            guarded_update(ctx.session_factory, Corpus, corpus_id, token, state="failed",
+                           error=f"Preprocessing stopped on an unexpected error ({type(exc).__name__}:"
+                                 f" {exc}). The worker's log has the details.",
+                           message=None, updated_at=utcnow())
+            return "failed"
+    report = dict(result.report)
+    done = guarded_update(ctx.session_factory, Corpus, corpus_id, token, state="ready",
+                          report=report, text_column=report.get("text_column"),
+                          size_bytes=source.stat().st_size, fraction_done=1.0, message=None,
+                          updated_at=utcnow())
+    return "ready" if done else "lost"

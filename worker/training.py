@@ -1,0 +1,142 @@
+"""A training job from claim to model: preprocess at the job's vocabulary size, train, save.
+
+The job is claimed first (see ``worker.claims``); a job taken over from a worker that died resumes
+from its last checkpoint. The finished model is written under the id reserved on the job row, so a
+re-delivered message cannot make a second model. Failures end as a sentence on the job row:
+rnncore's own errors (bad corpus, diverged loss) as they are, anything else with its type and a
+pointer to the worker's log.
+"""
+from __future__ import annotations
+
+import logging
+
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import delete
+
+from rnncore.checkpoint import load_checkpoint, save_checkpoint
+from rnncore.config import ModelConfig, TrainConfig
+from rnncore.errors import Cancelled, RnnCoreError
+from rnncore.train import build_model, train_with_sgd
+from webapp.records import Corpus, Job, JobEvent, TrainedModel, utcnow
+from worker.claims import STALE_AFTER_S, Heartbeat, claim, guarded_update
+from worker.context import WorkerContext
+from worker.corpora import ensure_preprocessed
+from worker.progress import JobProgress, finite
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+
+def run_training_job(ctx: WorkerContext, job_id: str) -> str:
+    """Train a queued job; return "finished", "failed", "cancelled", "skipped" or "lost"."""
+    token = claim(ctx.session_factory, Job, job_id, "preprocessing", ("preprocessing", "training"),
+                  extra={"attempts": Job.attempts + 1, "message": "Preparing the corpus",
+                         "fraction_done": 0.0, "started_at": utcnow()},
+                  max_attempts=MAX_ATTEMPTS)
+    if token is None:
+        _give_up_if_exhausted(ctx, job_id)
+        return "skipped"
+    progress = JobProgress(ctx.session_factory, job_id, token)
+    with Heartbeat(ctx.session_factory, Job, job_id, token):
+        try:
+            outcome = _train(ctx, job_id, token, progress)
+        except Cancelled:
+            outcome = "lost" if progress.claim_lost else "cancelled"
+        except (RnnCoreError, ValueError) as exc:
+            outcome = _fail(ctx, job_id, token, str(exc))
+        except SoftTimeLimitExceeded:
+            outcome = _fail(ctx, job_id, token, "Training ran past the server's time limit and was "
+                            "stopped. Choose fewer epochs or a smaller model.")
+        except Exception as exc:
+            log.exception("training job %s failed", job_id)
+            outcome = _fail(ctx, job_id, token, f"Training stopped on an unexpected error "
+                            f"({type(exc).__name__}: {exc}). The worker's log has the details.")
+    if outcome == "cancelled":
+        guarded_update(ctx.session_factory, Job, job_id, token, state="cancelled",
+                       message="Cancelled", eta_seconds=None, finished_at=utcnow())
+    return outcome
+
+
+def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -> str:
+    with ctx.session() as session:
+        job = session.get(Job, job_id)
+        corpus = session.get(Corpus, job.corpus_id)
+    model_config = ModelConfig.from_dict(job.model_config).validate()
+    train_config = TrainConfig.from_dict(job.train_config).validate()
+    data = ensure_preprocessed(ctx.paths, corpus.id, model_config.vocabulary_size,
+                               corpus.text_column, progress.preprocessing_progress,
+                               progress.should_stop)
+    progress.phase("training", "Building the model")
+    checkpoint_path = ctx.paths.job_checkpoint(job_id)
+    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    model = build_model(model_config, train_config)
+    resume_state = _resume(ctx, job_id, model, checkpoint_path)
+    progress.phase("training", "Training", fraction_done=job.fraction_done if resume_state else 0.0)
+    result = train_with_sgd(model, data, train_config, callback=progress,
+                            should_stop=progress.should_stop, checkpoint_path=checkpoint_path,
+                            resume_state=resume_state)
+    return _finish(ctx, job, corpus, token, data.vocabulary, model_config, train_config, result)
+
+
+def _resume(ctx: WorkerContext, job_id: str, model, checkpoint_path) -> dict | None:
+    """Load the last checkpoint of an earlier attempt into ``model``; drop history after it."""
+    if not checkpoint_path.exists():
+        return None
+    checkpoint = load_checkpoint(checkpoint_path)
+    model.set_params(checkpoint.params)
+    seen = int(checkpoint.state.get("examples_seen", 0))
+    with ctx.session() as session, session.begin():
+        session.execute(delete(JobEvent).where(JobEvent.job_id == job_id,
+                                               JobEvent.examples_seen > seen))
+    log.info("job %s resumes from its checkpoint after %d examples", job_id, seen)
+    return checkpoint.state
+
+
+def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, result) -> str:
+    model_path = ctx.paths.model_file(job.model_id)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    # The downloadable model: U, V, W, vocabulary and settings; no optimizer or RNG state.
+    state = {k: v for k, v in result.state.items() if k not in ("optimizer_state", "rng_state")}
+    save_checkpoint(model_path, result.params, vocabulary, model_config, train_config, state)
+    with ctx.session() as session, session.begin():
+        fresh = session.get(Job, job.id)
+        if fresh is None or fresh.claim_token != token:
+            return "lost"
+        if session.get(TrainedModel, job.model_id) is None:
+            session.add(TrainedModel(
+                id=job.model_id, job_id=job.id, corpus_id=corpus.id,
+                name=f"{corpus.name} (hidden {model_config.hidden_dim}, "
+                     f"{model_config.vocabulary_size} words)",
+                model_config=model_config.to_dict(), train_config=train_config.to_dict(),
+                train_loss=finite(result.train_loss), valid_loss=finite(result.valid_loss),
+                valid_perplexity=finite(result.valid_perplexity),
+                tokens_seen=int(result.state.get("tokens_seen", 0)),
+                size_bytes=model_path.stat().st_size))
+        fresh.state, fresh.message, fresh.finished_at = "finished", "Finished", utcnow()
+        fresh.fraction_done, fresh.eta_seconds = 1.0, 0.0
+    ctx.paths.job_checkpoint(job.id).unlink(missing_ok=True)
+    return "finished"
+
+
+def _fail(ctx: WorkerContext, job_id: str, token: str, message: str) -> str:
+    guarded_update(ctx.session_factory, Job, job_id, token, state="failed", error=message,
+                   message=None, eta_seconds=None, finished_at=utcnow())
+    return "failed"
+
+
+def _give_up_if_exhausted(ctx: WorkerContext, job_id: str) -> None:
+    """A job abandoned MAX_ATTEMPTS times (its worker killed each time) is marked failed."""
+    with ctx.session() as session, session.begin():
+        job = session.get(Job, job_id)
+        if job is None or job.state not in ("preprocessing", "training"):
+            return
+        if job.attempts >= MAX_ATTEMPTS and claim_is_stale(job):
+            job.state, job.finished_at = "failed", utcnow()
+            job.error = (f"The worker stopped {job.attempts} times while running this job (out of "
+                         f"memory, or killed). Try a smaller model or batch size.")
+
+
+def claim_is_stale(job) -> bool:
+    """Whether the worker that claimed this row has stopped stamping its heartbeat."""
+    return job.heartbeat_at is None or (utcnow() - job.heartbeat_at).total_seconds() > STALE_AFTER_S
