@@ -1,0 +1,170 @@
+"""Training-speed benchmark: ``python -m rnncore.bench [--compare]`` prints one table of tokens/s.
+
+The tutorial's setting (vocabulary 8000, 100 hidden units, bptt_truncate 4) on a synthetic corpus of
+5-45 word sentences with Zipf-distributed word ids. Rows: the numpy reference one sentence at a
+time (the tutorial's float64 ``sgd_step``), the PyTensor engine one sentence at a time and in
+batches of 32 and 128 (float32), optionally a PyTorch reference of the same model with the same
+per-output truncation, and the machine's float32 matrix-multiply rate turned into the tokens/s it
+allows: each token costs 6*H*C flops in the output layer (2*H*C for the logits, 2*H*C for dL/ds,
+2*H*C for dL/dV); the recurrence (about 6*H*H*(k+2)) is under 3% of that and left out.
+Engines run in interleaved rounds so that other load on the machine hits them alike.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+
+import numpy as np
+
+from rnncore.batching import iter_batches, pad_batch
+from rnncore.rnn_numpy import RNNNumpy
+
+VOCABULARY_SIZE, HIDDEN_DIM, BPTT_TRUNCATE = 8000, 100, 4
+LEARNING_RATE = 0.005
+MIN_WORDS, MAX_WORDS = 5, 45
+
+
+def synthetic_corpus(rng, sentences=3000, vocabulary_size=VOCABULARY_SIZE):
+    """Sentences of 5-45 words whose ids follow Zipf's law (word r has probability ~ 1/r)."""
+    p = 1.0 / np.arange(1, vocabulary_size + 1)
+    lengths = rng.integers(MIN_WORDS, MAX_WORDS + 1, sentences)
+    words = rng.choice(vocabulary_size, size=int(lengths.sum() + sentences), p=p / p.sum())
+    ends = np.cumsum(lengths + 1)
+    whole = [words[end - n - 1 : end].astype(np.int32) for end, n in zip(ends, lengths)]
+    return [s[:-1] for s in whole], [s[1:] for s in whole]
+
+
+def flops_per_token(hidden_dim=HIDDEN_DIM, word_dim=VOCABULARY_SIZE):
+    return 6 * hidden_dim * word_dim
+
+
+def sgemm_rate(rows=1024, hidden_dim=HIDDEN_DIM, word_dim=VOCABULARY_SIZE, repeats=5):
+    """Best float32 GFLOP/s of numpy for the model's own product (rows, H) @ (H, C)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((rows, hidden_dim), dtype=np.float32)
+    b = rng.standard_normal((word_dim, hidden_dim), dtype=np.float32)
+    out = np.empty((rows, word_dim), dtype=np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.matmul(a, b.T, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * rows * hidden_dim * word_dim / best / 1e9
+
+
+def sentence_runner(train_one, X, Y):
+    """A step function training on the next sentence; returns the tokens it consumed."""
+    order = itertools.cycle(range(len(X)))
+
+    def step():
+        i = next(order)
+        train_one(X[i], Y[i])
+        return len(Y[i])
+
+    return step
+
+
+def batch_runner(train_batch, X, Y, batch_size, rng):
+    def batches():
+        while True:
+            yield from iter_batches(X, Y, batch_size, rng)
+
+    stream = batches()
+
+    def step():
+        x, y, mask = next(stream)
+        train_batch(x, y, mask)
+        return int(mask.sum())
+
+    return step
+
+
+def build_runners(X, Y, compare):
+    """Every engine as a (name, step function), warmed up (compiled) before timing."""
+    from rnncore.rnn_pytensor import RNNPyTensor
+
+    rng = np.random.default_rng(1)
+    runners = []
+    reference = RNNNumpy(VOCABULARY_SIZE, HIDDEN_DIM, BPTT_TRUNCATE, dtype=np.float64, rng=rng)
+    runners.append(("numpy reference, 1 sentence (float64)",
+                    sentence_runner(lambda x, y: reference.sgd_step(x, y, LEARNING_RATE), X, Y)))
+    single = RNNPyTensor(VOCABULARY_SIZE, HIDDEN_DIM, BPTT_TRUNCATE, rng=rng)
+    runners.append(("PyTensor, 1 sentence", sentence_runner(
+        lambda x, y: single.train_step(*pad_batch([x], [y]), LEARNING_RATE), X, Y)))
+    for batch_size in (32, 128):
+        model = RNNPyTensor(VOCABULARY_SIZE, HIDDEN_DIM, BPTT_TRUNCATE, rng=rng)
+        runners.append((f"PyTensor, batch {batch_size}", batch_runner(
+            lambda x, y, m, model=model: model.train_step(x, y, m, LEARNING_RATE),
+            X, Y, batch_size, np.random.default_rng(2))))
+    notes = []
+    if compare:
+        try:
+            from rnncore.bench_torch import TorchRNN
+        except ImportError:
+            notes.append("PyTorch reference skipped: torch is not installed "
+                         "(pip install torch==2.13.0; it is not a requirement of rnnlab).")
+        else:
+            model = TorchRNN(reference.get_params(), BPTT_TRUNCATE)
+            runners.append(("PyTorch reference, batch 32", batch_runner(
+                lambda x, y, m: model.train_step(x, y, m, LEARNING_RATE),
+                X, Y, 32, np.random.default_rng(2))))
+    for _, step in runners:
+        step()  # compile, allocate, fill caches
+    return runners, notes
+
+
+def measure(step, seconds):
+    """Tokens/s of ``step`` over at least ``seconds`` (and at least one call)."""
+    tokens, start = 0, time.perf_counter()
+    while True:
+        tokens += step()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return tokens / elapsed
+
+
+def run(rounds=3, seconds=2.0, compare=False, sentences=3000):
+    """Interleaved rounds; returns (rows of (name, median, best), matmul GFLOP/s, notes)."""
+    X, Y = synthetic_corpus(np.random.default_rng(0), sentences)
+    runners, notes = build_runners(X, Y, compare)
+    speeds = {name: [] for name, _ in runners}
+    rates = []
+    for _ in range(rounds):
+        rates.append(sgemm_rate())
+        for name, step in runners:
+            speeds[name].append(measure(step, seconds))
+    rows = [(name, statistics.median(v), max(v)) for name, v in speeds.items()]
+    return rows, max(rates), notes
+
+
+def format_table(rows, gflops, notes):
+    limit = gflops * 1e9 / flops_per_token()
+    reference = rows[0][1]
+    lines = [f"Training speed, vocabulary {VOCABULARY_SIZE}, hidden {HIDDEN_DIM}, bptt_truncate "
+             f"{BPTT_TRUNCATE}, float32 unless noted; tokens/s, median (best) of the rounds",
+             f"{'engine':40} {'tokens/s':>10} {'best':>10} {'x numpy':>8} {'% limit':>8}"]
+    for name, median, best in rows:
+        lines.append(f"{name:40} {median:10.0f} {best:10.0f} {median / reference:8.1f} "
+                     f"{100 * median / limit:7.1f}%")
+    lines.append(f"{'matmul limit (sgemm ' + format(gflops, '.0f') + ' GFLOP/s / 6*H*C)':40} "
+                 f"{limit:10.0f} {'':>10} {limit / reference:8.1f} {100.0:7.1f}%")
+    lines.append(f"6*H*C = {flops_per_token() / 1e6:.1f} MFLOP/token; sgemm measured on numpy's "
+                 f"float32 (1024, {HIDDEN_DIM}) @ ({HIDDEN_DIM}, {VOCABULARY_SIZE}).")
+    lines.extend(notes)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", action="store_true", help="add the PyTorch reference row")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per engine per round")
+    args = parser.parse_args(argv)
+    rows, gflops, notes = run(args.rounds, args.seconds, args.compare)
+    print(format_table(rows, gflops, notes))
+
+
+if __name__ == "__main__":
+    main()

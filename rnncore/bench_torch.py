@@ -1,0 +1,73 @@
+"""A PyTorch version of the model for ``python -m rnncore.bench --compare`` only.
+
+torch is not a requirement of rnnlab; importing this module without it raises ImportError, which the
+benchmark reports as a skipped row. The output layer uses autograd and PyTorch's fused
+cross-entropy (the idiomatic way); the recurrence's backward pass is written out with the same
+per-output truncation as the tutorial (autograd has no per-output cut), so both engines do the
+same arithmetic.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class TorchRNN:
+    """Float32 copy of U, V, W trained with plain SGD on padded batches."""
+
+    def __init__(self, params, bptt_truncate):
+        self.U, self.V, self.W = (torch.tensor(np.asarray(params[p], dtype=np.float32))
+                                  for p in ("U", "V", "W"))
+        self.bptt_truncate = bptt_truncate
+
+    def _states(self, x):
+        T, B = x.shape
+        Ux = self.U.T[x]  # (T, B, H)
+        s = torch.empty((T, B, self.W.shape[0]))
+        prev = torch.zeros((B, self.W.shape[0]))
+        for t in range(T):
+            prev = torch.tanh(Ux[t] + prev @ self.W.T)
+            s[t] = prev
+        return s
+
+    def _recurrence_grads(self, x, s, ds):
+        """dL/dU, dL/dW with each output's delta carried at most bptt_truncate steps back."""
+        T, B, H = s.shape
+        dtanh = 1 - s * s
+        ages = min(self.bptt_truncate, T - 1) + 1
+        carried = torch.zeros((ages, B, H))
+        dpre = torch.empty((T, B, H))
+        for t in range(T - 1, -1, -1):
+            older = (carried[:-1] @ self.W) * dtanh[t]
+            carried = torch.cat([(ds[t] * dtanh[t])[None], older])
+            dpre[t] = carried.sum(0)
+        flat = dpre.reshape(T * B, H)
+        s_prev = torch.cat([torch.zeros((1, B, H)), s[:-1]]).reshape(T * B, H)
+        dW = flat.T @ s_prev
+        dU_T = torch.zeros((self.U.shape[1], H)).index_add_(0, x.reshape(-1), flat)
+        return dU_T.T, dW
+
+    def train_step(self, x, y, mask, learning_rate):
+        x = torch.from_numpy(np.ascontiguousarray(x.T, dtype=np.int64))  # (T, B)
+        y = torch.from_numpy(np.ascontiguousarray(y.T, dtype=np.int64)).reshape(-1)
+        m = torch.from_numpy(np.ascontiguousarray(mask.T, dtype=np.float32)).reshape(-1)
+        with torch.no_grad():
+            s = self._states(x)  # (T, B, H)
+        T, B, H = s.shape
+        S = s.reshape(T * B, H).requires_grad_()
+        V = self.V.requires_grad_()
+        loss = (F.cross_entropy(S @ V.T, y, reduction="none") * m).sum()
+        loss.backward()
+        with torch.no_grad():
+            dU, dW = self._recurrence_grads(x, s, S.grad.reshape(T, B, H))
+            self.V -= learning_rate * V.grad
+            self.U -= learning_rate * dU
+            self.W -= learning_rate * dW
+        V.grad = None
+        V.requires_grad_(False)
+        return float(loss.detach())
+
+    def get_params(self):
+        return {"U": self.U.numpy().copy(), "V": self.V.detach().numpy().copy(),
+                "W": self.W.numpy().copy()}
