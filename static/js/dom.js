@@ -1,0 +1,78 @@
+// Small DOM and fetch helpers shared by the page scripts. Text always goes in through
+// textContent (never innerHTML), so corpus text and generated words can never become markup.
+
+export function el(tag, options = {}, children = []) {
+  const node = document.createElement(tag);
+  if (options.className) node.className = options.className;
+  if (options.text !== undefined && options.text !== null) node.textContent = String(options.text);
+  for (const [name, value] of Object.entries(options.attrs || {})) node.setAttribute(name, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+export function clear(node) {
+  while (node.firstChild) node.removeChild(node.firstChild);
+}
+
+export function setText(id, text) {
+  const node = document.getElementById(id);
+  if (node) node.textContent = text === null || text === undefined ? "" : String(text);
+}
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+async function answer(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (_) {
+    body = { error: `The server answered ${response.status} ${response.statusText}.` };
+  }
+  if (!response.ok) {
+    const error = new Error(body.error || `The server answered ${response.status}.`);
+    error.errors = body.errors || {};
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+export async function getJSON(url) {
+  return answer(await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }));
+}
+
+export async function postJSON(url, body = {}) {
+  return answer(await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+    body: JSON.stringify(body),
+  }));
+}
+
+export function formatNumber(value, digits = 0) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return Number(value).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function describeSeconds(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  if (seconds < 60) return `about ${Math.max(1, Math.round(seconds))} seconds`;
+  if (seconds < 3600) {
+    const minutes = Math.round(seconds / 60);
+    return `about ${minutes} minute${minutes === 1 ? "" : "s"}`;
+  }
+  if (seconds < 172800) return `about ${(seconds / 3600).toFixed(1)} hours`;
+  return `about ${(seconds / 86400).toFixed(1)} days`;
+}
+
+export const FINAL_STATES = ["finished", "failed", "cancelled"];
+
+export function setState(node, state) {
+  if (!node) return;
+  node.textContent = state;
+  node.className = `state state-${state}`;
+}

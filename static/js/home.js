@@ -1,0 +1,33 @@
+// Home page: keeps the progress bars and states of unfinished jobs current.
+import { describeSeconds, FINAL_STATES, formatNumber, getJSON, setState } from "./dom.js";
+
+const table = document.getElementById("jobs");
+
+function update(job) {
+  const row = table.querySelector(`tr[data-job-id="${CSS.escape(job.id)}"]`);
+  if (!row) return;
+  row.dataset.state = job.state;
+  setState(row.querySelector(".state"), job.state);
+  const queue = row.querySelector(".queue");
+  if (queue) queue.textContent = job.queue_position ? `#${job.queue_position} in queue` : "";
+  const bar = row.querySelector("progress");
+  bar.value = job.fraction_done || 0;
+  bar.textContent = `${Math.round((job.fraction_done || 0) * 100)}%`;
+  row.querySelector(".eta").textContent = job.state === "training" ? describeSeconds(job.eta_seconds) : "";
+  row.querySelector(".loss").textContent =
+    `${formatNumber(job.train_loss, 3)} / ${formatNumber(job.valid_loss, 3)}`;
+}
+
+async function poll() {
+  const active = [...table.querySelectorAll("tr[data-job-id]")]
+    .filter((row) => !FINAL_STATES.includes(row.dataset.state));
+  if (!active.length) return;
+  try {
+    for (const row of active) update(await getJSON(`/api/jobs/${encodeURIComponent(row.dataset.jobId)}`));
+  } catch (_) {
+    // The server may be restarting; try again on the next tick.
+  }
+  setTimeout(poll, 2000);
+}
+
+if (table) setTimeout(poll, 1000);

@@ -1,0 +1,129 @@
+// Job page: polls the job about once a second, draws the loss curve with the learning-rate
+// halvings marked, lists the samples of each evaluation, and cancels through the API.
+import { describeSeconds, el, FINAL_STATES, formatNumber, getJSON, postJSON, setState, setText } from "./dom.js";
+
+const root = document.getElementById("job");
+let job = JSON.parse(document.getElementById("job-data").textContent);
+let lastEvent = 0;
+const halvings = [];
+const series = { running: [], train: [], valid: [] };
+let chart = null;
+
+function epochOf(event) {
+  return (event.fraction_done || 0) * (job.nepoch || 1);
+}
+
+// Chart.js has no vertical-line marker without a plugin; this draws one per halving.
+const halvingLines = {
+  id: "halvingLines",
+  afterDatasetsDraw(c) {
+    const { ctx, chartArea, scales } = c;
+    ctx.save();
+    ctx.strokeStyle = "#b35c00";
+    ctx.setLineDash([5, 4]);
+    for (const x of halvings) {
+      const px = scales.x.getPixelForValue(x);
+      ctx.beginPath();
+      ctx.moveTo(px, chartArea.top);
+      ctx.lineTo(px, chartArea.bottom);
+      ctx.stroke();
+    }
+    ctx.restore();
+  },
+};
+
+function makeChart() {
+  const canvas = document.getElementById("loss-chart");
+  if (!canvas || !window.Chart) return null;
+  return new window.Chart(canvas, {
+    type: "line",
+    data: {
+      datasets: [
+        { label: "training (running, this epoch)", data: series.running, borderColor: "#9db4cc", pointRadius: 0, borderWidth: 1 },
+        { label: "training", data: series.train, borderColor: "#1f5a99", pointRadius: 3 },
+        { label: "validation", data: series.valid, borderColor: "#c0392b", pointRadius: 3 },
+      ],
+    },
+    options: {
+      animation: false,
+      parsing: false,
+      scales: { x: { type: "linear", min: 0, title: { display: true, text: "epoch" } },
+                y: { title: { display: true, text: "loss per word" } } },
+    },
+    plugins: [halvingLines],
+  });
+}
+
+function addSamples(event) {
+  const list = document.getElementById("samples");
+  const items = el("ul", {}, event.samples.map((s) => el("li", { text: s })));
+  list.prepend(el("li", {}, [el("span", { className: "epoch", text: `epoch ${event.epoch}` }), items]));
+}
+
+function addEvents(events, initial) {
+  for (const event of events) {
+    lastEvent = Math.max(lastEvent, event.id);
+    const x = epochOf(event);
+    if (event.event === "batch" && event.train_loss !== null) series.running.push({ x, y: event.train_loss });
+    if (event.event === "evaluation") {
+      if (event.train_loss !== null) series.train.push({ x, y: event.train_loss });
+      if (event.valid_loss !== null) series.valid.push({ x, y: event.valid_loss });
+      if (!initial && event.samples.length) addSamples(event);
+    }
+    if (event.event === "lr_halved") halvings.push(x);
+  }
+  if (chart) chart.update();
+}
+
+function show(data) {
+  job = data;
+  setState(document.getElementById("job-state"), job.state);
+  setText("job-queue", job.queue_position ? `number ${job.queue_position} in the queue` : "");
+  setText("job-message", job.message);
+  const bar = document.getElementById("job-progress");
+  bar.value = job.fraction_done || 0;
+  setText("job-percent", `${((job.fraction_done || 0) * 100).toFixed(1)}%`);
+  setText("job-eta", job.state === "training" && job.eta_seconds !== null ? `${describeSeconds(job.eta_seconds)} left` : "");
+  setText("job-epoch", `${job.epoch} / ${job.nepoch}`);
+  setText("job-speed", formatNumber(job.tokens_per_second));
+  setText("job-train-loss", formatNumber(job.train_loss, 4));
+  setText("job-valid-loss", formatNumber(job.valid_loss, 4));
+  setText("job-perplexity", formatNumber(job.valid_perplexity, 1));
+  setText("job-lr", job.learning_rate === null ? "–" : String(job.learning_rate));
+  const error = document.getElementById("job-error");
+  error.hidden = !job.error;
+  error.textContent = job.error || "";
+  document.getElementById("cancel-form").hidden = FINAL_STATES.includes(job.state) || job.cancel_requested;
+  if (job.state === "finished" && job.model_id) {
+    document.getElementById("job-model-link").href = `/models/${encodeURIComponent(job.model_id)}`;
+    document.getElementById("job-model").hidden = false;
+  }
+}
+
+async function poll() {
+  try {
+    const data = await getJSON(`${root.dataset.api}?since=${lastEvent}`);
+    addEvents(data.history || [], false);
+    show(data);
+    if (FINAL_STATES.includes(data.state)) return;
+  } catch (_) {
+    // The server may be restarting; keep trying.
+  }
+  setTimeout(poll, 1000);
+}
+
+document.getElementById("cancel-form").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  try {
+    show(await postJSON(root.dataset.cancelApi));
+  } catch (error) {
+    const box = document.getElementById("job-error");
+    box.hidden = false;
+    box.textContent = error.message;
+  }
+});
+
+chart = makeChart();
+addEvents(job.history || [], true);
+show(job);
+if (!FINAL_STATES.includes(job.state)) setTimeout(poll, 1000);

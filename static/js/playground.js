@@ -1,0 +1,79 @@
+// Playground: answers the three forms through the JSON API and draws the answers with DOM nodes
+// (textContent only: generated words are text, never markup), plus a bar chart of next words.
+import { clear, el, formatNumber, postJSON } from "./dom.js";
+
+const root = document.getElementById("playground");
+let nextChart = null;
+
+function prefixTokens(result) {
+  const tokens = result.prefix_tokens.length
+    ? result.prefix_tokens.flatMap((t) => [el("span", { className: result.unknown_words.includes(t) ? "token unknown" : "token", text: t }), " "])
+    : [el("em", { text: "(empty prefix: a new sentence)" })];
+  const nodes = [el("p", { className: "tokens" }, ["Read as: ", ...tokens])];
+  if (result.unknown_words.length) {
+    nodes.push(el("p", { className: "warning", text: `Not in the vocabulary (read as UNKNOWN_TOKEN): ${result.unknown_words.join(", ")}` }));
+  }
+  return nodes;
+}
+
+const render = {
+  generate(result) {
+    const items = result.samples.map((s) => el("li", {}, [s.text, ...(s.ended ? [] : [" ", el("span", { className: "hint", text: "(cut at max length)" })])]));
+    return [...prefixTokens(result), el("ol", { className: "samples" }, items)];
+  },
+  "next-words"(result) {
+    drawNextWords(result.candidates);
+    const rows = result.candidates.map((c) => el("tr", {}, [el("td", { text: c.word }), el("td", { className: "num", text: c.probability.toFixed(4) })]));
+    const head = el("thead", {}, [el("tr", {}, [el("th", { text: "Next word" }), el("th", { text: "Probability" })])]);
+    return [...prefixTokens(result), el("table", { className: "compact" }, [head, el("tbody", {}, rows)])];
+  },
+  score(result) {
+    const items = result.ranked.map((r) => el("li", {}, [
+      el("p", { text: r.text }),
+      el("p", { className: "hint", text: `log-probability ${r.log_probability.toFixed(2)}, perplexity ${formatNumber(r.perplexity, 1)}` }),
+      el("p", { className: "surprisal" }, r.surprisal.flatMap((w) => [
+        el("span", { className: w.unknown ? "token unknown" : "token", attrs: { title: `${w.bits.toFixed(2)} bits` } },
+          [w.word, " ", el("sub", { text: w.bits.toFixed(1) })]), " "])),
+    ]));
+    return [el("ol", { className: "ranked" }, items)];
+  },
+};
+
+function drawNextWords(candidates) {
+  const canvas = document.getElementById("next-chart");
+  if (!canvas || !window.Chart) return;
+  canvas.hidden = false;
+  const data = { labels: candidates.map((c) => c.word), datasets: [{ label: "probability", data: candidates.map((c) => c.probability), backgroundColor: "#4f7cac" }] };
+  if (nextChart) {
+    nextChart.data = data;
+    nextChart.update();
+    return;
+  }
+  nextChart = new window.Chart(canvas, {
+    type: "bar",
+    data,
+    options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true } } },
+  });
+}
+
+for (const form of root.querySelectorAll("form[data-question]")) {
+  form.addEventListener("submit", async (submit) => {
+    submit.preventDefault();
+    const question = form.dataset.question;
+    const output = document.getElementById(`result-${question}`);
+    const body = {};
+    for (const [name, value] of new FormData(form)) if (name !== "csrf_token") body[name] = value;
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      const result = await postJSON(`${root.dataset.api}/${question}`, body);
+      clear(output);
+      output.append(...render[question](result));
+    } catch (error) {
+      clear(output);
+      output.append(el("p", { className: "error-message", text: error.message }));
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
