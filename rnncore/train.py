@@ -1,0 +1,295 @@
+"""The training loop: the tutorial's ``train_with_sgd`` with minibatches, validation and resuming.
+
+As in the tutorial, every ``evaluate_loss_after`` epochs the loss over the training sentences is
+measured and the learning rate halved if it went up. On top of that: a held-out validation split
+fixed by the seed (reported as perplexity), padded minibatches in a seeded random order, divergence
+detection, throttled progress callbacks with a few sampled sentences at each evaluation,
+cooperative cancellation, and atomic checkpoints from which a run resumes bit for bit: the
+checkpoint holds the batch-order generator as it was when the epoch began plus how many batches of
+that epoch are done, so a resumed run replays the same order and skips what was already learned.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rnncore.batching import iter_batches, pad_batch
+from rnncore.checkpoint import save_checkpoint
+from rnncore.config import ModelConfig, TrainConfig
+from rnncore.errors import Cancelled, TrainingDiverged
+from rnncore.generate import LanguageModel, detokenize
+
+log = logging.getLogger(__name__)
+
+# Independent random streams derived from the one seed, so e.g. sampling at evaluations never
+# shifts the batch order.
+INIT_STREAM, SPLIT_STREAM, BATCH_STREAM, SAMPLE_STREAM = 0, 1, 2, 3
+# A loss per word this many times that of uniform guessing (ln V) means the weights blew up.
+DIVERGENCE_FACTOR = 4.0
+
+
+@dataclass
+class TrainResult:
+    """What a finished run returns; ``state`` is what the final checkpoint holds."""
+
+    params: dict
+    state: dict
+    loss_history: list = field(default_factory=list)
+    train_loss: float | None = None
+    valid_loss: float | None = None
+    valid_perplexity: float | None = None
+    samples: list = field(default_factory=list)
+    skipped_sentences: int = 0
+
+
+def build_model(model_config: ModelConfig, train_config: TrainConfig | None = None, rng=None):
+    """A fresh model on the configured engine; PyTensor is imported only when it is asked for."""
+    model_config.validate()
+    train_config = train_config or TrainConfig()
+    if rng is None:
+        rng = np.random.default_rng([train_config.seed, INIT_STREAM])
+    if model_config.engine == "numpy":
+        from rnncore.rnn_numpy import RNNNumpy as Engine
+    else:
+        from rnncore.rnn_pytensor import RNNPyTensor as Engine
+    return Engine(model_config.vocabulary_size, hidden_dim=model_config.hidden_dim,
+                  bptt_truncate=model_config.bptt_truncate, dtype=model_config.dtype, rng=rng,
+                  optimizer=train_config.optimizer, clip_norm=train_config.clip_norm)
+
+
+def model_config_of(model) -> ModelConfig:
+    """The ModelConfig that rebuilds ``model``."""
+    engine = "pytensor" if type(model).__module__.endswith("rnn_pytensor") else "numpy"
+    return ModelConfig(vocabulary_size=model.word_dim, hidden_dim=model.hidden_dim,
+                       bptt_truncate=model.bptt_truncate, engine=engine, dtype=str(model.dtype))
+
+
+def split_corpus(sentences, train_config: TrainConfig):
+    """Deterministic (train, valid, skipped): lists of sentences chosen by the seed alone."""
+    limit = train_config.max_sentence_length
+    usable = [s for s in sentences if len(s) >= 2 and (limit is None or len(s) <= limit)]
+    skipped = len(sentences) - len(usable)
+    n_valid = int(round(len(usable) * train_config.validation_fraction))
+    if train_config.validation_fraction > 0 and len(usable) >= 2:
+        n_valid = max(n_valid, 1)
+    order = np.random.default_rng([train_config.seed, SPLIT_STREAM]).permutation(len(usable))
+    valid = [usable[i] for i in np.sort(order[:n_valid])]
+    train = [usable[i] for i in np.sort(order[n_valid:])]
+    if not train:
+        raise ValueError(f"no sentences left to train on: the corpus has {len(sentences)}, "
+                         f"{skipped} longer than max_sentence_length")
+    return train, valid, skipped
+
+
+def _eval_batches(sentences, batch_size, dtype):
+    """Fixed batches of similar-length sentences for measuring loss; no randomness needed."""
+    ordered = sorted(sentences, key=len)
+    return [pad_batch([s[:-1] for s in ordered[i:i + batch_size]],
+                      [s[1:] for s in ordered[i:i + batch_size]], dtype=dtype)
+            for i in range(0, len(ordered), batch_size)]
+
+
+def _mean_loss(model, batches) -> float | None:
+    if not batches:
+        return None
+    with np.errstate(all="ignore"):
+        total = sum(model.batch_loss(x, y, mask) for x, y, mask in batches)
+    return total / sum(float(mask.sum()) for _, _, mask in batches)
+
+
+class _Trainer:
+    """One run of train_with_sgd; the state dict is exactly what a checkpoint stores."""
+
+    def __init__(self, model, corpus, config, callback, should_stop, checkpoint_path,
+                 vocabulary, model_config, progress_interval, num_samples):
+        self.model, self.config = model, config.validate()
+        self.callback, self.should_stop = callback, should_stop
+        self.checkpoint_path, self.progress_interval = checkpoint_path, progress_interval
+        self.vocabulary = vocabulary if vocabulary is not None else corpus.vocabulary
+        if len(self.vocabulary) != model.word_dim:
+            raise ValueError(f"the vocabulary has {len(self.vocabulary)} words but the model "
+                             f"expects {model.word_dim}")
+        self.model_config = model_config or model_config_of(model)
+        self.num_samples = num_samples
+        train, valid, self.skipped = split_corpus(corpus.sentences, config)
+        self.X, self.Y = [s[:-1] for s in train], [s[1:] for s in train]
+        self.train_tokens = sum(len(y) for y in self.Y)
+        self.n_batches = math.ceil(len(self.X) / config.batch_size)
+        self.train_eval = _eval_batches(train, config.batch_size, model.dtype)
+        self.valid_eval = _eval_batches(valid, config.batch_size, model.dtype)
+        self.uniform_loss = math.log(model.word_dim)
+        self.rng = np.random.default_rng([config.seed, BATCH_STREAM])
+        self.corpus_size = {"sentences": len(corpus.sentences), "train_tokens": self.train_tokens}
+        self.state = {"epoch": 0, "batch_index": 0, "learning_rate": config.learning_rate,
+                      "examples_seen": 0, "tokens_seen": 0, "loss_history": [],
+                      "epoch_loss": 0.0, "epoch_tokens": 0, "elapsed_seconds": 0.0,
+                      "finished": False, "corpus": self.corpus_size}
+        self.samples: list[str] = []
+        self.last_emit = -math.inf
+
+    def resume(self, state: dict) -> None:
+        if state.get("corpus") != self.corpus_size:
+            raise ValueError("this checkpoint was trained on a different corpus or split; "
+                             "resume it with the corpus and settings it started with")
+        self.state = {k: v for k, v in state.items() if k not in ("rng_state", "optimizer_state")}
+        self.state["finished"] = False
+        self.rng.bit_generator.state = state["rng_state"]
+        self.model.set_optimizer_state(state.get("optimizer_state") or {})
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def _progress(self, event: str, **extra) -> dict:
+        st, now = self.state, time.monotonic()
+        rate = self.tokens_this_run / max(now - self.started, 1e-9)
+        total = self.train_tokens * self.config.nepoch
+        last = st["loss_history"][-1] if st["loss_history"] else {}
+        valid = last.get("valid_loss")
+        running = st["epoch_loss"] / st["epoch_tokens"] if st["epoch_tokens"] else last.get("train_loss")
+        return {"event": event, "epoch": st["epoch"], "nepoch": self.config.nepoch,
+                "batch": st["batch_index"], "batches_per_epoch": self.n_batches,
+                "examples_seen": st["examples_seen"], "tokens_seen": st["tokens_seen"],
+                "train_loss": running, "valid_loss": valid,
+                "valid_perplexity": math.exp(valid) if valid is not None else None,
+                "learning_rate": st["learning_rate"], "tokens_per_second": rate,
+                "eta_seconds": max(total - st["tokens_seen"], 0) / rate if rate > 0 else None,
+                "fraction_done": min(st["tokens_seen"] / total, 1.0), "samples": [], **extra}
+
+    def _emit(self, progress: dict) -> None:
+        if self.callback is not None:
+            self.callback(progress)
+
+    def _checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        state = dict(self.state, rng_state=self.epoch_start_rng,
+                     optimizer_state=self.model.get_optimizer_state(),
+                     elapsed_seconds=self.state["elapsed_seconds"] + time.monotonic() - self.started)
+        save_checkpoint(self.checkpoint_path, self.model.get_params(), self.vocabulary,
+                        self.model_config, self.config, state)
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _check_loss(self, loss_per_word: float, where: str) -> None:
+        if math.isfinite(loss_per_word) and loss_per_word <= DIVERGENCE_FACTOR * self.uniform_loss:
+            return
+        lr = self.state["learning_rate"]
+        raise TrainingDiverged(
+            f"training diverged {where}: the loss per word became {loss_per_word:.4g} (guessing "
+            f"uniformly gives {self.uniform_loss:.2f}); the learning rate {lr:g} is too large, "
+            f"try {lr / 2:g}")
+
+    def _evaluate(self) -> None:
+        st = self.state
+        train_loss = _mean_loss(self.model, self.train_eval)
+        valid_loss = _mean_loss(self.model, self.valid_eval)
+        self._check_loss(train_loss, f"by epoch {st['epoch']}")
+        history = st["loss_history"]
+        history.append({"epoch": st["epoch"], "examples_seen": st["examples_seen"],
+                        "train_loss": train_loss, "valid_loss": valid_loss,
+                        "learning_rate": st["learning_rate"]})
+        log.info("loss after num_examples_seen=%d epoch=%d: %f", st["examples_seen"], st["epoch"],
+                 train_loss)
+        lm = LanguageModel.from_params(self.model.get_params(), self.vocabulary)
+        rng = np.random.default_rng([self.config.seed, SAMPLE_STREAM, st["epoch"]])
+        self.samples = [detokenize(lm.generate_sentence(rng, max_length=30))
+                        for _ in range(self.num_samples)]
+        progress = self._progress("evaluation", samples=self.samples)
+        progress["train_loss"] = train_loss
+        self._emit(progress)
+        # The tutorial's schedule: halve the learning rate when the loss went up.
+        if len(history) > 1 and history[-1]["train_loss"] > history[-2]["train_loss"]:
+            st["learning_rate"] *= 0.5
+            log.info("setting learning rate to %f", st["learning_rate"])
+            self._emit(self._progress("lr_halved"))
+        self._checkpoint()
+
+    def _stop_if_asked(self) -> None:
+        if self.should_stop is None or not self.should_stop():
+            return
+        self._checkpoint()
+        st = self.state
+        where = f"epoch {st['epoch']}, batch {st['batch_index']} of {self.n_batches}"
+        saved = f"; checkpoint saved to {self.checkpoint_path}" if self.checkpoint_path else ""
+        error = Cancelled(f"training stopped at {where}{saved}")
+        error.state = dict(st, rng_state=self.epoch_start_rng,
+                           optimizer_state=self.model.get_optimizer_state())
+        raise error
+
+    def _train_epoch(self) -> None:
+        st = self.state
+        dtype = self.model.dtype
+        batches = iter_batches(self.X, self.Y, self.config.batch_size, self.rng, dtype=dtype)
+        for index, (x, y, mask) in enumerate(batches):
+            if index < st["batch_index"]:
+                continue  # done before the checkpoint this run resumed from
+            self._stop_if_asked()
+            # Overflow in a diverging model is reported below in words, not as numpy warnings.
+            with np.errstate(all="ignore"):
+                loss = self.model.train_step(x, y, mask, st["learning_rate"])
+            words = int(mask.sum())
+            self._check_loss(loss / words, f"in epoch {st['epoch']}, batch {index}")
+            st["batch_index"] = index + 1
+            st["examples_seen"] += x.shape[0]
+            st["tokens_seen"] += words
+            st["epoch_loss"] += loss
+            st["epoch_tokens"] += words
+            self.tokens_this_run += words
+            now = time.monotonic()
+            if now - self.last_emit >= self.progress_interval:
+                self.last_emit = now
+                self._emit(self._progress("batch"))
+
+    def run(self) -> TrainResult:
+        st, config = self.state, self.config
+        self.started, self.tokens_this_run = time.monotonic(), 0
+        self.epoch_start_rng = self.rng.bit_generator.state
+        while st["epoch"] < config.nepoch:
+            evaluated = st["loss_history"] and st["loss_history"][-1]["epoch"] == st["epoch"]
+            if st["epoch"] % config.evaluate_loss_after == 0 and not evaluated:
+                self._evaluate()
+            self._train_epoch()
+            self._stop_if_asked()
+            st.update(epoch=st["epoch"] + 1, batch_index=0, epoch_loss=0.0, epoch_tokens=0)
+            self.epoch_start_rng = self.rng.bit_generator.state
+        if not (st["loss_history"] and st["loss_history"][-1]["epoch"] == st["epoch"]):
+            self._evaluate()
+        st["finished"] = True
+        self._checkpoint()
+        last = st["loss_history"][-1]
+        self._emit(self._progress("finished", samples=self.samples))
+        state = dict(st, rng_state=self.epoch_start_rng, optimizer_state=self.model.get_optimizer_state())
+        return TrainResult(self.model.get_params(), state, list(st["loss_history"]),
+                           last["train_loss"], last["valid_loss"],
+                           math.exp(last["valid_loss"]) if last["valid_loss"] is not None else None,
+                           self.samples, self.skipped)
+
+
+def train_with_sgd(model, corpus, train_config: TrainConfig, callback=None, should_stop=None,
+                   checkpoint_path=None, resume_state: dict | None = None, *, vocabulary=None,
+                   model_config: ModelConfig | None = None, progress_interval: float = 1.0,
+                   num_samples: int = 3) -> TrainResult:
+    """Train ``model`` on ``corpus`` (a PreprocessedCorpus: ``sentences`` and ``vocabulary``).
+
+    ``callback(progress)`` gets "batch" events at most every ``progress_interval`` seconds and
+    every "evaluation", "lr_halved" and "finished" event. ``should_stop()`` is polled before each
+    batch; when it returns True a checkpoint is written and Cancelled raised. To resume, set the
+    model's parameters from the checkpoint and pass its ``state`` as ``resume_state``.
+    """
+    trainer = _Trainer(model, corpus, train_config, callback, should_stop, checkpoint_path,
+                       vocabulary, model_config, progress_interval, num_samples)
+    if resume_state is not None:
+        trainer.resume(resume_state)
+    return trainer.run()
+
+
+def resume_model(checkpoint):
+    """Rebuild the model of a loaded Checkpoint with its parameters, ready for ``resume_state``."""
+    if checkpoint.train_config is None:
+        raise ValueError("this model file holds no training settings, so it cannot be resumed")
+    model = build_model(checkpoint.model_config, checkpoint.train_config)
+    model.set_params(checkpoint.params)
+    return model
