@@ -18,7 +18,8 @@ THREADS = 4
 def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
     gunicorn = shutil.which("gunicorn") or os.path.join(os.path.dirname(sys.executable), "gunicorn")
     return [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers), "--threads",
-            str(THREADS), "--timeout", "120", "--access-logfile", "-", "webapp:create_app()"]
+            str(THREADS), "--timeout", "120", "--access-logfile", "-", "--no-control-socket",
+            "webapp:create_app()"]
 
 
 def main() -> None:

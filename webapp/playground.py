@@ -73,7 +73,8 @@ def _number(data: dict, name: str, kind, default, lo, hi):
 
 
 def _text(data: dict, name: str, limit: int, required: bool = False) -> str:
-    value = data.get(name, "")
+    value = data.get(name)
+    value = "" if value is None else value
     if not isinstance(value, str):
         raise UserError(f"{name} must be text.", errors={name: "must be text"})
     if len(value) > limit:
@@ -105,13 +106,15 @@ def next_words(model: LanguageModel, data: dict) -> dict:
 
 def score(model: LanguageModel, data: dict) -> dict:
     """``sentences`` (a list, or text with one sentence per line) ranked, with surprisal per word."""
-    raw = data.get("sentences", "")
+    raw = data.get("sentences")
+    raw = "" if raw is None else raw
     if isinstance(raw, str):
         raw = [line for line in raw.splitlines() if line.strip()]
     if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
         raise UserError("sentences must be a list of texts.", errors={"sentences": "must be texts"})
     if not raw:
-        raise UserError("Type at least one sentence to score.", errors={"sentences": "is required"})
+        raise UserError("Type at least one sentence to score.",
+                        errors={"sentences": "type at least one sentence to score"})
     if len(raw) > MAX_CANDIDATES or any(len(s) > MAX_CANDIDATE_CHARS for s in raw):
         message = f"at most {MAX_CANDIDATES} sentences of {MAX_CANDIDATE_CHARS} characters"
         raise UserError(f"Score {message}.", errors={"sentences": message})
