@@ -182,6 +182,11 @@ class _Trainer:
             f"uniformly gives {self.uniform_loss:.2f}); the learning rate {lr:g} is too large, "
             f"try {lr / 2:g}")
 
+    def _samples(self) -> list[str]:
+        lm = LanguageModel.from_params(self.model.get_params(), self.vocabulary)
+        rng = np.random.default_rng([self.config.seed, SAMPLE_STREAM, self.state["epoch"]])
+        return [detokenize(lm.generate_sentence(rng, max_length=30)) for _ in range(self.num_samples)]
+
     def _evaluate(self) -> None:
         st = self.state
         train_loss = _mean_loss(self.model, self.train_eval)
@@ -193,10 +198,7 @@ class _Trainer:
                         "learning_rate": st["learning_rate"]})
         log.info("loss after num_examples_seen=%d epoch=%d: %f", st["examples_seen"], st["epoch"],
                  train_loss)
-        lm = LanguageModel.from_params(self.model.get_params(), self.vocabulary)
-        rng = np.random.default_rng([self.config.seed, SAMPLE_STREAM, st["epoch"]])
-        self.samples = [detokenize(lm.generate_sentence(rng, max_length=30))
-                        for _ in range(self.num_samples)]
+        self.samples = self._samples()
         progress = self._progress("evaluation", samples=self.samples)
         progress["train_loss"] = train_loss
         self._emit(progress)
@@ -258,6 +260,7 @@ class _Trainer:
         if not (st["loss_history"] and st["loss_history"][-1]["epoch"] == st["epoch"]):
             self._evaluate()
         st["finished"] = True
+        self.samples = self.samples or self._samples()
         self._checkpoint()
         last = st["loss_history"][-1]
         self._emit(self._progress("finished", samples=self.samples))
