@@ -262,6 +262,7 @@ class _Trainer:
         st["finished"] = True
         self.samples = self.samples or self._samples()
         self._checkpoint()
+        st["elapsed_seconds"] += time.monotonic() - self.started
         last = st["loss_history"][-1]
         self._emit(self._progress("finished", samples=self.samples))
         state = dict(st, rng_state=self.epoch_start_rng, optimizer_state=self.model.get_optimizer_state())
