@@ -10,6 +10,7 @@ that epoch are done, so a resumed run replays the same order and skips what was 
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -132,10 +133,14 @@ class _Trainer:
         self.last_emit = -math.inf
 
     def resume(self, state: dict) -> None:
-        if state.get("corpus") != self.corpus_size:
+        if not state.get("rng_state") or "corpus" not in state:
+            raise ValueError("this model file holds no training position, so it cannot be resumed")
+        if state["corpus"] != self.corpus_size:
             raise ValueError("this checkpoint was trained on a different corpus or split; "
                              "resume it with the corpus and settings it started with")
-        self.state = {k: v for k, v in state.items() if k not in ("rng_state", "optimizer_state")}
+        # A copy: the loss history grows in place and must not change the caller's dict.
+        self.state = copy.deepcopy({k: v for k, v in state.items()
+                                    if k not in ("rng_state", "optimizer_state")})
         self.state["finished"] = False
         self.rng.bit_generator.state = state["rng_state"]
         self.model.set_optimizer_state(state.get("optimizer_state") or {})

@@ -183,6 +183,10 @@ def test_resume_refuses_another_corpus(tmp_path):
     with pytest.raises(ValueError, match="different corpus"):
         train_with_sgd(resume_model(checkpoint), toy_corpus(90), config,
                        resume_state=checkpoint.state)
+    # A model saved for use only, without optimizer and RNG state, says so.
+    bare = {k: v for k, v in checkpoint.state.items() if k != "rng_state"}
+    with pytest.raises(ValueError, match="cannot be resumed"):
+        train_with_sgd(resume_model(checkpoint), toy_corpus(), config, resume_state=bare)
 
 
 def test_build_model_picks_the_engine():
