@@ -2,7 +2,8 @@
 
 Same interface and the same numbers as ``rnncore.rnn_numpy.RNNNumpy``. A padded batch runs the
 recurrence in one scan over time for all sentences together, then the output layer for every time
-step as ONE matrix product (T*B, H) @ (H, word_dim), which is where almost all the work is.
+step as ONE matrix product (T*B, H) @ (H, word_dim), which is where almost all the work is; the
+``rnncore.fused_output`` Op computes it with the softmax, the loss and both gradients, block by block.
 
 The gradient is written by hand rather than with ``pytensor.grad``: ``scan(truncate_gradient=k)``
 cuts the whole backward pass after k steps, so earlier outputs would contribute nothing, while the
@@ -17,10 +18,13 @@ import pytensor.tensor as pt
 
 from rnncore import optimizers
 from rnncore.batching import pad_batch
+from rnncore.fused_output import SoftmaxCrossEntropy
 from rnncore.rnn_numpy import gradient_check
 
-# How graphs are compiled; see docs/rnncore-api.md for the measurements behind the choice.
-COMPILE_MODE = "FAST_RUN"
+# PyTensor's C backend. PyTensor 3's default (FAST_RUN) is its Numba backend, which ran this model
+# 3.3x slower here (5.3k vs 17.2k tokens/s on one core, batch 32): the fused output Op runs numpy
+# code, which Numba could only call in object mode, and Numba's elementwise exp is scalar.
+COMPILE_MODE = "CVM"
 # Sentences per call when the loss of a whole corpus is evaluated.
 EVAL_BATCH_SIZE = 64
 
@@ -38,24 +42,20 @@ def forward_states(U, W, x):
                          strict=True, return_updates=False)
 
 
-def output_layer(V, s, y, mask):
-    """Loss summed over real words, the output probabilities, and dL/dV, dL/ds from the outputs.
+def output_layer(V, s, y, mask, with_grad=True):
+    """The loss summed over real words and, ``with_grad``, dL/dV (C, H) and dL/ds (T, B, H).
 
-    s (T, B, H) time-major, y and mask (B, T). Returns (loss, probs (T*B, C), dV (C, H), ds (T, B, H)).
+    s (T, B, H) time-major, y and mask (B, T). All time steps go through the output layer together,
+    as (T*B, H) rows; the fused Op projects and differentiates them a block of rows at a time.
     """
     T, B, H = s.shape
     S = s.reshape((T * B, H))  # (T*B, H)
-    m = mask.T.reshape((T * B,)).astype(V.dtype)  # (T*B,)
+    m = mask.T.reshape((T * B,))  # (T*B,)
     target = y.T.reshape((T * B,))
-    logp = pt.special.log_softmax(S @ V.T, axis=-1)  # (T*B, C)
-    rows = pt.arange(T * B)
-    loss = -(m * logp[rows, target]).sum()
-    probs = pt.exp(logp)
-    # softmax minus one-hot, zero on padding: dL/d(logits)
-    delta_o = pt.inc_subtensor((probs * m[:, None])[rows, target], -m)  # (T*B, C)
-    dV = delta_o.T @ S  # (C, H)
-    ds = (delta_o @ V).reshape((T, B, H))
-    return loss, probs, dV, ds
+    if not with_grad:
+        return SoftmaxCrossEntropy(with_grad=False)(S, V, target, m)
+    loss, dS, dV = SoftmaxCrossEntropy(with_grad=True)(S, V, target, m)
+    return loss, dV, dS.reshape((T, B, H))
 
 
 def backward(U, W, x, s, ds, bptt_truncate):
@@ -78,7 +78,11 @@ def backward(U, W, x, s, ds, bptt_truncate):
     dpre = dpre_reversed[::-1].reshape((T * B, H))  # dL/d(pre-activation), (T*B, H)
     s_prev = pt.concatenate([pt.zeros((1, B, H), dtype=s.dtype), s[:-1]]).reshape((T * B, H))
     dW = dpre.T @ s_prev  # (H, H)
-    dU_T = pt.inc_subtensor(pt.zeros((U.shape[1], H), dtype=s.dtype)[x.T.reshape((T * B,))], dpre)
+    # One extra zero row: PyTensor 3.0.7's AdvancedIncSubtensor1 mistakes a single indexed row
+    # (a one-word batch) for broadcasting and refuses it.
+    rows = pt.concatenate([x.T.reshape((T * B,)), pt.zeros((1,), dtype=x.dtype)])
+    values = pt.concatenate([dpre, pt.zeros((1, H), dtype=s.dtype)])  # (T*B + 1, H)
+    dU_T = pt.inc_subtensor(pt.zeros((U.shape[1], H), dtype=s.dtype)[rows], values)  # (C, H)
     return dU_T.T, dW
 
 
@@ -170,14 +174,14 @@ class RNNPyTensor:
     def _loss_and_grads(self, x, y, mask, bptt_truncate):
         U, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
         s = forward_states(U, W, x)
-        loss, _, dV, ds = output_layer(V, s, y, mask)
+        loss, dV, ds = output_layer(V, s, y, mask)
         dU, dW = backward(U, W, x, s, ds, bptt_truncate)
         return loss, {"U": dU, "V": dV, "W": dW}
 
     def _compile_loss(self):
         x, y, mask, _ = self._batch_inputs()
         U, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
-        loss, _, _, _ = output_layer(V, forward_states(U, W, x), y, mask)
+        loss = output_layer(V, forward_states(U, W, x), y, mask, with_grad=False)
         return pytensor.function([x, y, mask], loss, mode=COMPILE_MODE)
 
     def _compile_gradients(self):

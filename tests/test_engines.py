@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rnncore.batching import pad_batch
+from rnncore.fused_output import softmax_cross_entropy
 from rnncore.optimizers import OPTIMIZERS
 from rnncore.rnn_numpy import RNNNumpy
 from rnncore.rnn_pytensor import RNNPyTensor
@@ -28,6 +29,22 @@ def assert_close(actual, expected, rtol=1e-6):
     assert actual.shape == expected.shape
     scale = max(np.abs(expected).max(), 1e-300)
     assert np.abs(actual - expected).max() <= rtol * scale
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, 7, 64])
+def test_fused_output_layer_matches_plain_numpy(block_rows):
+    """Blocks of any size, the last one short, give the unblocked softmax cross-entropy."""
+    rng = np.random.default_rng(99)
+    S, V = rng.standard_normal((10, 4)), rng.standard_normal((30, 4))
+    target, m = rng.integers(0, 30, 10), (rng.random(10) < 0.7).astype(np.float64)
+    logits = S @ V.T
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    delta = (np.exp(logp) - np.eye(30)[target]) * m[:, None]
+    loss, dS, dV = softmax_cross_entropy(S, V, target, m, block_rows=block_rows)
+    assert loss == pytest.approx(-(m * logp[np.arange(10), target]).sum(), rel=1e-12)
+    assert_close(dS, delta @ V, rtol=1e-12)
+    assert_close(dV, delta.T @ S, rtol=1e-12)
+    assert softmax_cross_entropy(S, V, target, m, with_grad=False, block_rows=block_rows) == loss
 
 
 @pytest.fixture(scope="module")
