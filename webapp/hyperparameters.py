@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from rnncore.config import DTYPES, ENGINES, ModelConfig, TrainConfig
 from rnncore.optimizers import OPTIMIZERS
 
+# Defaults are rnncore's (the tutorial's), so the form follows the library when they change.
+_MODEL, _TRAIN = ModelConfig(), TrainConfig()
 # Peak memory a single training run may use on this server.
 MAX_TRAIN_MEMORY_BYTES = 3 * 1024**3
 
@@ -30,32 +32,32 @@ class Field:
 
 
 FIELDS = (
-    Field("vocabulary_size", "Vocabulary size", "model", int, 8000,
+    Field("vocabulary_size", "Vocabulary size", "model", int, _MODEL.vocabulary_size,
           "Words the model knows; rarer words become UNKNOWN_TOKEN. The tutorial uses 8000.",
           50, 20000),
-    Field("hidden_dim", "Hidden size", "model", int, 100,
+    Field("hidden_dim", "Hidden size", "model", int, _MODEL.hidden_dim,
           "Size of the hidden state s_t, the network's memory of earlier words.", 2, 512),
-    Field("bptt_truncate", "BPTT truncation", "model", int, 4,
+    Field("bptt_truncate", "BPTT truncation", "model", int, _MODEL.bptt_truncate,
           "How many steps back each word's error flows through time.", 1, 50),
-    Field("learning_rate", "Learning rate", "train", float, 0.005,
+    Field("learning_rate", "Learning rate", "train", float, _TRAIN.learning_rate,
           "Step size of each update; halved automatically whenever the loss goes up.", 1e-5, 1.0),
-    Field("nepoch", "Epochs", "train", int, 20,
+    Field("nepoch", "Epochs", "train", int, _TRAIN.nepoch,
           "Passes over the training sentences.", 1, 200),
-    Field("evaluate_loss_after", "Evaluate every", "train", int, 1,
+    Field("evaluate_loss_after", "Evaluate every", "train", int, _TRAIN.evaluate_loss_after,
           "Epochs between loss evaluations, checkpoints and generated samples.", 1, 200),
-    Field("batch_size", "Batch size", "train", int, 32,
+    Field("batch_size", "Batch size", "train", int, _TRAIN.batch_size,
           "Sentences per update; 1 is the tutorial's plain SGD, larger is faster per word.", 1, 256),
-    Field("engine", "Engine", "model", str, "pytensor",
+    Field("engine", "Engine", "model", str, _MODEL.engine,
           "PyTensor compiles the model and is fast; numpy is the readable reference.",
           choices=ENGINES),
-    Field("dtype", "Precision", "model", str, "float32",
+    Field("dtype", "Precision", "model", str, _MODEL.dtype,
           "float32 is faster and halves memory; float64 for exact comparisons.", choices=DTYPES),
-    Field("optimizer", "Optimizer", "train", str, "sgd",
+    Field("optimizer", "Optimizer", "train", str, _TRAIN.optimizer,
           "SGD as in the tutorial; RMSprop and Adam adapt the step per parameter.",
           choices=OPTIMIZERS),
-    Field("validation_fraction", "Validation fraction", "train", float, 0.1,
+    Field("validation_fraction", "Validation fraction", "train", float, _TRAIN.validation_fraction,
           "Share of sentences held out to measure loss and perplexity on unseen text.", 0.0, 0.5),
-    Field("seed", "Seed", "train", int, 0,
+    Field("seed", "Seed", "train", int, _TRAIN.seed,
           "Fixes initial weights, the validation split and batch order: same seed, same run.",
           0, 2**31 - 1),
 )

@@ -1,5 +1,5 @@
 // Small DOM and fetch helpers shared by the page scripts. Text always goes in through
-// textContent (never innerHTML), so corpus text and generated words can never become markup.
+// textContent (never an HTML string), so corpus text and generated words can never become markup.
 
 export function el(tag, options = {}, children = []) {
   const node = document.createElement(tag);
