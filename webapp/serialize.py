@@ -65,6 +65,7 @@ def job_dict(job: Job, history_since: int | None = None) -> dict:
         "message": job.message,
         "error": job.error,
         "cancel_requested": job.cancel_requested,
+        "attempts": job.attempts,
         "queue_position": actions.queue_position(job),
         "model_config": job.model_config,
         "train_config": job.train_config,
