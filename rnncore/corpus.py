@@ -22,7 +22,7 @@ from rnncore.errors import CorpusError
 log = logging.getLogger(__name__)
 
 MAX_FIELD_CHARS = 1_048_576  # 1 MB: one field (one comment) larger than this is refused
-MAX_LINE_BYTES = 8 * MAX_FIELD_CHARS  # a longer physical line means this is not a line-based CSV
+MAX_LINE_BYTES = 4 * MAX_FIELD_CHARS  # longest physical line read (4 UTF-8 bytes a character)
 SAMPLE_ROWS = 50  # data rows read to choose the text column and for the preview
 SAMPLE_CHARS = 2_000_000  # ... or fewer, once the sampled rows hold this many characters
 MIN_TEXT_LETTERS = 12  # average letters per row below which a column does not look like text
@@ -108,7 +108,8 @@ def check_head(head: bytes) -> None:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(head):
         raise CorpusError("The file is in UTF-16 (or UTF-32), not UTF-8; save it as UTF-8 "
                           "(in Excel: 'CSV UTF-8').", row=1)
-    if len(head.translate(None, delete=_NOT_CONTROL)) > 0.1 * len(head):
+    controls = len(head.translate(None, delete=_NOT_CONTROL))
+    if controls > max(8, 0.05 * len(head)):  # a stray control byte or two in text is a NUL problem
         raise CorpusError("This is binary data, not a CSV text file.", row=1)
     if b"\x00" in head:
         line = head[: head.index(b"\x00")].count(b"\n") + 1
@@ -161,8 +162,9 @@ class _Lines:
             self.line += 1
             if len(data) > MAX_LINE_BYTES:
                 raise CorpusError(
-                    f"Line {self.line} is longer than {MAX_LINE_BYTES // MAX_FIELD_CHARS} MB "
-                    "without a line break; this does not look like a CSV file.", row=self.line)
+                    f"Line {self.line} is longer than {MAX_LINE_BYTES // 1_048_576} MB without a "
+                    f"line break; one text may be at most {MAX_FIELD_CHARS // 1_048_576} MB.",
+                    row=self.line)
             if self.line == 1 and data.startswith(b"\xef\xbb\xbf"):
                 data = data[3:]
             self.bytes_read += len(data)
@@ -305,7 +307,8 @@ class CorpusReader:
                 f"Line {line} has {len(row)} fields but the header has {width}; a text that "
                 "contains commas must be in double quotes.", row=line)
         if self._field_limit_raised and max(map(len, row)) > MAX_FIELD_CHARS:
-            raise CorpusError(f"A field on line {line} is larger than the 1 MB limit.", row=line)
+            raise CorpusError(f"A field on line {line} is larger than the "
+                              f"{MAX_FIELD_CHARS // 1_048_576} MB limit.", row=line)
         return row
 
     @property

@@ -1,0 +1,202 @@
+"""rnncore.preprocess: the tutorial's pipeline, checked against a plain re-computation of it."""
+import csv
+import io
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+import nltk
+import numpy as np
+import pytest
+
+from rnncore.errors import Cancelled, CorpusError
+from rnncore.preprocess import PreprocessedCorpus, preprocess_csv
+from rnncore.sample_corpus import write_sample_corpus
+from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
+
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+REPORT_KEYS = {"sentences", "unique_words", "vocabulary_size", "least_frequent_word",
+               "least_frequent_count", "example_sentence", "example_tokens", "unknown_share",
+               "tokens", "length_histogram", "text_column", "sentence_splitter"}
+
+# Every word that ends a sentence also appears inside one, so Punkt trained on these texts has no
+# reason to take it for an abbreviation, and the sentences are exactly the regex split below.
+TEXTS = [
+    "The cat sat on the mat. The dog sat on the cat! Did the mat mind the dog?",
+    "A dog and a cat sat. The mat was red, and the dog was happy.",
+    "Happy cats sit on red mats. Red mats don't mind happy dogs?",
+    "Did the red cat mind? The happy dog sat on a mat, then a cat sat.",
+    "Mind the \"red\" mat.",
+]
+
+
+def _write(path: Path, texts: list[str]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "comment"])
+        writer.writerows([i, t] for i, t in enumerate(texts))
+    return path
+
+
+def _reference(texts: list[str], vocabulary_size: int):
+    """The tutorial's steps written out plainly: index_to_word and the sentences as indices."""
+    sentences = [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t.lower()) if s]
+    tokenized = [[SENTENCE_START, *nltk.word_tokenize(s, preserve_line=True), SENTENCE_END]
+                 for s in sentences]
+    freq = Counter(w for s in tokenized for w in s)
+    kept = sorted(freq.items(), key=lambda item: (-item[1], item[0]))[: vocabulary_size - 1]
+    index_to_word = [w for w, _ in kept] + [UNKNOWN_TOKEN]
+    word_to_index = {w: i for i, w in enumerate(index_to_word)}
+    indexed = [[word_to_index.get(w, len(kept)) for w in s] for s in tokenized]
+    return index_to_word, indexed, freq, sentences
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    return _write(tmp_path / "small.csv", TEXTS)
+
+
+def test_pipeline_matches_a_plain_recomputation(small_csv):
+    vocabulary_size = 12  # small enough for UNKNOWN_TOKEN, with ties at the cut
+    corpus = preprocess_csv(small_csv, vocabulary_size)
+    index_to_word, indexed, freq, sentences = _reference(TEXTS, vocabulary_size)
+    assert list(corpus.vocabulary.index_to_word) == index_to_word
+    assert [s.tolist() for s in corpus.sentences] == indexed
+    assert all(s.dtype == np.int32 for s in corpus.sentences)
+    assert [x.tolist() for x in corpus.X] == [s[:-1] for s in indexed]
+    assert [y.tolist() for y in corpus.Y] == [s[1:] for s in indexed]
+    report = corpus.report
+    assert report["sentences"] == len(sentences)
+    assert report["unique_words"] == len(freq)
+    assert report["tokens"] == sum(freq.values())
+    assert report["vocabulary_size"] == vocabulary_size
+    assert report["least_frequent_word"] == index_to_word[-2]
+    assert report["least_frequent_count"] == freq[index_to_word[-2]]
+    unknown = sum(c for w, c in freq.items() if w not in index_to_word)
+    assert report["unknown_share"] == pytest.approx(unknown / sum(freq.values()))
+    assert report["example_sentence"] == f"{SENTENCE_START} {sentences[0]} {SENTENCE_END}"
+    assert report["example_tokens"] == [index_to_word[i] for i in indexed[0]]
+    assert report["text_column"] == "comment"
+
+
+def test_report_has_exactly_the_contract_fields(small_csv):
+    report = preprocess_csv(small_csv, 12).report
+    assert set(report) == REPORT_KEYS
+    assert report["sentence_splitter"] in ("punkt_tab", "trained")
+    histogram = report["length_histogram"]
+    assert sum(b["count"] for b in histogram) == report["sentences"]
+    assert all(b["lo"] <= b["hi"] for b in histogram)
+    assert all(a["hi"] + 1 == b["lo"] for a, b in zip(histogram, histogram[1:]))
+
+
+def test_vocabulary_ties_do_not_depend_on_row_order(tmp_path):
+    shuffled = TEXTS[:]
+    random.Random(1).shuffle(shuffled)
+    a = preprocess_csv(_write(tmp_path / "a.csv", TEXTS), 12).vocabulary
+    b = preprocess_csv(_write(tmp_path / "b.csv", shuffled), 12).vocabulary
+    assert a.index_to_word == b.index_to_word
+
+
+def test_corpus_smaller_than_the_vocabulary(small_csv):
+    corpus = preprocess_csv(small_csv, 8000)
+    words = {w for s in corpus.sentences for w in corpus.vocabulary.decode(s)}
+    assert corpus.report["vocabulary_size"] == len(corpus.vocabulary) == len(words) + 1
+    assert corpus.report["unknown_share"] == 0.0
+
+
+def test_short_sentences_still_give_an_example(tmp_path):
+    corpus = preprocess_csv(_write(tmp_path / "short.csv", ["Hi. Yo!"]), 100)
+    assert corpus.report["example_sentence"] == f"{SENTENCE_START} hi. {SENTENCE_END}"
+    assert corpus.report["example_tokens"] == [SENTENCE_START, "hi", ".", SENTENCE_END]
+
+
+def test_no_sentences_is_a_corpus_error(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("id,text\n1,\n2,  \n")
+    with pytest.raises(CorpusError, match="no sentences"):
+        preprocess_csv(path, 100, column="text")
+
+
+def test_save_and_load_round_trip(small_csv, tmp_path):
+    corpus = preprocess_csv(small_csv, 12)
+    path = tmp_path / "corpus.npz"
+    corpus.save(path)
+    with np.load(path, allow_pickle=False) as data:
+        assert sorted(data.files) == ["offsets", "report", "tokens", "vocabulary"]
+        assert all(data[k].dtype != object for k in data.files)
+    loaded = PreprocessedCorpus.load(path)
+    assert loaded.vocabulary == corpus.vocabulary
+    assert loaded.report == corpus.report
+    assert [s.tolist() for s in loaded.sentences] == [s.tolist() for s in corpus.sentences]
+    assert all(s.dtype == np.int32 for s in loaded.sentences)
+
+
+def test_load_refuses_inconsistent_files(small_csv, tmp_path):
+    corpus = preprocess_csv(small_csv, 12)
+    corpus.sentences[0] = corpus.sentences[0].copy()
+    corpus.sentences[0][1] = len(corpus.vocabulary)  # an index past the vocabulary
+    corpus.save(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="not a consistent"):
+        PreprocessedCorpus.load(tmp_path / "bad.npz")
+
+
+def test_progress_rises_to_one_and_cancel_stops(small_csv):
+    calls = []
+    preprocess_csv(small_csv, 12, progress=lambda f, m: calls.append((f, m)))
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert all(isinstance(m, str) and m for _, m in calls) and len(calls) <= 5
+    with pytest.raises(Cancelled):
+        preprocess_csv(small_csv, 12, should_stop=lambda: True)
+
+
+@pytest.fixture(scope="module")
+def sample_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sample") / "sample.csv"
+    write_sample_corpus(path)
+    return path
+
+
+def _flat(corpus):
+    return np.concatenate(corpus.sentences), [len(s) for s in corpus.sentences]
+
+
+def test_chunks_and_worker_processes_give_the_serial_result(sample_csv):
+    serial = preprocess_csv(sample_csv, 500, workers=1)
+    for workers, chunk_chars in ((1, 7_000), (2, 20_000)):
+        other = preprocess_csv(sample_csv, 500, workers=workers, chunk_chars=chunk_chars)
+        assert other.vocabulary == serial.vocabulary
+        assert other.report == serial.report
+        tokens, lengths = _flat(other)
+        assert np.array_equal(tokens, _flat(serial)[0]) and lengths == _flat(serial)[1]
+
+
+def test_reddit_sample_end_to_end(tmp_path):
+    path = CORPORA / "reddit-comments-2015-08-sample.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is not present")
+    corpus = preprocess_csv(path, 8000)
+    start = corpus.vocabulary.word_to_index[SENTENCE_START]
+    end = corpus.vocabulary.word_to_index[SENTENCE_END]
+    assert corpus.report["text_column"] == "body"
+    assert corpus.report["vocabulary_size"] == len(corpus.vocabulary) <= 8000
+    assert len(corpus.sentences) == corpus.report["sentences"] > 1000
+    for s in corpus.sentences:
+        assert len(s) >= 3 and s[0] == start and s[-1] == end
+        assert start not in s[1:-1] and end not in s[1:-1]
+    tokens = np.concatenate(corpus.sentences)
+    assert tokens.max() < len(corpus.vocabulary) and len(tokens) == corpus.report["tokens"]
+    corpus.save(tmp_path / "reddit.npz")
+    assert PreprocessedCorpus.load(tmp_path / "reddit.npz").report == corpus.report
+
+
+def test_text_of_the_csv_module_is_what_gets_tokenized(tmp_path):
+    # a quoted text with commas, quotes and a line break is one comment, as csv reads it
+    path = tmp_path / "quoted.csv"
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows([["text"], ['He said "stop, now".\nThen left.']])
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    corpus = preprocess_csv(path, 100)
+    words = [corpus.vocabulary.decode(s)[1:-1] for s in corpus.sentences]
+    assert words == [["he", "said", "``", "stop", ",", "now", "''", "."], ["then", "left", "."]]
