@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from rnncore.errors import Cancelled, CorpusError
 from rnncore.preprocess import PreprocessedCorpus, preprocess_csv
+from rnncore.sample_corpus import write_sample_corpus
 from webapp.records import Corpus, DataPaths, utcnow
 from worker.claims import Heartbeat, claim, guarded_update
 from worker.context import WorkerContext
@@ -38,8 +39,6 @@ def ensure_preprocessed(paths: DataPaths, corpus_id: str, vocabulary_size: int,
 
 def write_sample_source(path: Path) -> None:
     """Build the sample corpus CSV at ``path`` atomically."""
-    from rnncore.sample_corpus import write_sample_corpus
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:

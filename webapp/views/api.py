@@ -142,11 +142,12 @@ def create_job():
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    """A job with its loss history after event ``?since=`` (default: all of it)."""
-    since = request.args.get("since", "0")
-    if not since.isdigit():
+    """A job; with ``?since=N`` also its loss history after event N (0: all of it)."""
+    since = request.args.get("since")
+    if since is not None and not since.isdigit():
         raise UserError("since must be an event id (a whole number).")
-    return job_dict(actions.get_or_404(Job, job_id, "job"), history_since=int(since))
+    job = actions.get_or_404(Job, job_id, "job")
+    return job_dict(job, history_since=int(since) if since is not None else None)
 
 
 @bp.post("/jobs/<job_id>/cancel")
