@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh web app on a temporary data folder, its client, the tasks it sent, a
 small generated corpus, and that corpus preprocessed and trained by the worker's own code run in
-this process (no Redis, no Celery: unit tests never need them; see tests/integration for those).
+this process (no Redis, no Celery: unit tests never need them). ``live_stack`` starts the real
+thing instead (redis-server, celery worker, gunicorn; see tests/integration/stack.py).
 """
 from __future__ import annotations
 
@@ -158,3 +159,28 @@ def trained_model(client, ready_corpus, worker_ctx, sent_tasks) -> dict:
     assert run_training_job(worker_ctx, job_id) == "finished"
     job = client.get(f"/api/jobs/{job_id}").get_json()
     return client.get(f"/api/models/{job['model_id']}").get_json()
+
+
+@pytest.fixture
+def live_stack_factory(tmp_path):
+    """Call with environment settings to start Redis, a worker and gunicorn on free ports."""
+    from integration.stack import LiveStack
+
+    stacks = []
+
+    def start(**env) -> LiveStack:
+        stack = LiveStack(tmp_path / f"stack{len(stacks)}", **env)
+        stacks.append(stack)
+        stack.start()
+        return stack
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture
+def live_stack(live_stack_factory):
+    """The whole app running: ``base_url``, ``data_dir``, ``redis_url``, ``processes`` (redis,
+    worker, web: each with ``kill()``, ``start()``), ``restart(name)`` and a small HTTP client."""
+    return live_stack_factory()

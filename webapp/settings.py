@@ -17,6 +17,7 @@ so that the worker may import it (see ``webapp.records`` for why that single cro
 | RNNLAB_HOST / RNNLAB_PORT | 127.0.0.1 / 5000 | where gunicorn listens |
 | RNNLAB_WEB_WORKERS | 2 | gunicorn worker processes |
 | RNNLAB_MODEL_CACHE_SIZE | 4 | models each web process keeps loaded for the playground |
+| RNNLAB_STALE_AFTER_S | 60 | a running job whose worker sent no heartbeat this long is taken over |
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class Settings:
     port: int
     web_workers: int
     model_cache_size: int
+    stale_after_s: int
 
     @property
     def redis_dir(self) -> Path:
@@ -95,4 +97,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=_int(env, "RNNLAB_PORT", 5000, 1, 65535),
         web_workers=_int(env, "RNNLAB_WEB_WORKERS", 2, 1, 64),
         model_cache_size=_int(env, "RNNLAB_MODEL_CACHE_SIZE", 4, 1, 1000),
+        # Above the worker's heartbeat interval (5 s) with room for a busy database.
+        stale_after_s=_int(env, "RNNLAB_STALE_AFTER_S", 60, 10, 86400),
     )

@@ -36,6 +36,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=True,
         rnnlab_data_dir=str(settings.data_dir),
         rnnlab_database_url=settings.database_url,
+        rnnlab_stale_after_s=settings.stale_after_s,
     )
     return app
 

@@ -26,12 +26,19 @@ HEARTBEAT_INTERVAL_S = 5.0
 STALE_AFTER_S = 60.0
 
 
+def seconds_until_stale(row, stale_after_s: float = STALE_AFTER_S) -> float:
+    """How long until this row's claim counts as abandoned; 0 when it already does."""
+    if row.heartbeat_at is None:
+        return 0.0
+    return max(0.0, stale_after_s - (utcnow() - row.heartbeat_at).total_seconds())
+
+
 def claim(session_factory: sessionmaker, record, row_id: str, running_state: str,
           running_states: tuple[str, ...], extra: dict | None = None,
-          max_attempts: int | None = None) -> str | None:
+          max_attempts: int | None = None, stale_after_s: float = STALE_AFTER_S) -> str | None:
     """Move a queued (or abandoned) row to ``running_state``; return the new token, or None."""
     now = utcnow()
-    stale = now - timedelta(seconds=STALE_AFTER_S)
+    stale = now - timedelta(seconds=stale_after_s)
     abandoned = and_(record.state.in_(running_states),
                      or_(record.heartbeat_at.is_(None), record.heartbeat_at < stale))
     conditions = [record.id == row_id, or_(record.state == "queued", abandoned)]

@@ -12,21 +12,25 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from webapp.records import DataPaths, create_schema, make_engine
+from worker.claims import STALE_AFTER_S
 
 
 @dataclass
 class WorkerContext:
     paths: DataPaths
     session_factory: sessionmaker
+    stale_after_s: float = STALE_AFTER_S  # a claim without heartbeat this long is abandoned
 
     @classmethod
-    def open(cls, database_url: str, data_dir) -> "WorkerContext":
+    def open(cls, database_url: str, data_dir,
+             stale_after_s: float = STALE_AFTER_S) -> "WorkerContext":
         """Connect to the database (creating missing tables) for work under ``data_dir``."""
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(database_url)
         create_schema(engine, data_dir)
-        return cls(DataPaths(data_dir), sessionmaker(engine, expire_on_commit=False))
+        return cls(DataPaths(data_dir), sessionmaker(engine, expire_on_commit=False),
+                   stale_after_s)
 
     def session(self) -> Session:
         return self.session_factory()
@@ -38,9 +42,10 @@ class WorkerContext:
 _contexts: dict[tuple[int, str, str], WorkerContext] = {}
 
 
-def context_for(database_url: str, data_dir: str) -> WorkerContext:
+def context_for(database_url: str, data_dir: str,
+                stale_after_s: float = STALE_AFTER_S) -> WorkerContext:
     """The context of this process for these settings, opened on first use."""
     key = (os.getpid(), database_url, str(data_dir))
     if key not in _contexts:
-        _contexts[key] = WorkerContext.open(database_url, data_dir)
+        _contexts[key] = WorkerContext.open(database_url, data_dir, stale_after_s)
     return _contexts[key]

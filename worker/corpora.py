@@ -73,7 +73,7 @@ def run_preprocessing(ctx: WorkerContext, corpus_id: str) -> str:
     """Preprocess a queued corpus; return what happened ("ready", "failed", "skipped", "lost")."""
     token = claim(ctx.session_factory, Corpus, corpus_id, "preprocessing", ("preprocessing",),
                   extra={"fraction_done": 0.0, "error": None, "message": "Reading the file",
-                         "updated_at": utcnow()})
+                         "updated_at": utcnow()}, stale_after_s=ctx.stale_after_s)
     if token is None:
         log.info("corpus %s is not waiting for preprocessing; nothing to do", corpus_id)
         return "skipped"

@@ -15,25 +15,29 @@ from sqlalchemy import select
 
 from webapp.records import Corpus, Job
 from worker.celery_app import app
-from worker.claims import STALE_AFTER_S
+from worker.claims import seconds_until_stale
 from worker.context import WorkerContext, context_for
 from worker.corpora import run_preprocessing
-from worker.training import claim_is_stale, run_training_job
+from worker.training import run_training_job
 
 log = logging.getLogger(__name__)
 
 RECHECK_RETRIES = 3
+RUNNING_STATES = ("preprocessing", "training")
 
 
 def worker_context() -> WorkerContext:
     conf = current_app.conf
-    return context_for(conf.rnnlab_database_url, conf.rnnlab_data_dir)
+    return context_for(conf.rnnlab_database_url, conf.rnnlab_data_dir, conf.rnnlab_stale_after_s)
 
 
-def _running_elsewhere(ctx: WorkerContext, record, row_id: str) -> bool:
+def _recheck_in(ctx: WorkerContext, record, row_id: str) -> float | None:
+    """Seconds until a row that another worker holds would count as abandoned; None if not held."""
     with ctx.session() as session:
         row = session.get(record, row_id)
-    return row is not None and row.state in ("preprocessing", "training")
+    if row is None or row.state not in RUNNING_STATES:
+        return None
+    return seconds_until_stale(row, ctx.stale_after_s) + 2
 
 
 @app.task(name="worker.tasks.preprocess_corpus", bind=True, max_retries=RECHECK_RETRIES)
@@ -41,8 +45,8 @@ def preprocess_corpus(self, corpus_id: str) -> str:
     """Preprocess one corpus and store its report."""
     ctx = worker_context()
     outcome = run_preprocessing(ctx, corpus_id)
-    if outcome == "skipped" and _running_elsewhere(ctx, Corpus, corpus_id):
-        raise self.retry(countdown=STALE_AFTER_S + 5)
+    if outcome == "skipped" and (delay := _recheck_in(ctx, Corpus, corpus_id)) is not None:
+        raise self.retry(countdown=delay)
     log.info("corpus %s: %s", corpus_id, outcome)
     return outcome
 
@@ -52,30 +56,27 @@ def train_model(self, job_id: str) -> str:
     """Train one job to a model (or to failed / cancelled)."""
     ctx = worker_context()
     outcome = run_training_job(ctx, job_id)
-    if outcome == "skipped" and _running_elsewhere(ctx, Job, job_id):
-        raise self.retry(countdown=STALE_AFTER_S + 5)
+    if outcome == "skipped" and (delay := _recheck_in(ctx, Job, job_id)) is not None:
+        raise self.retry(countdown=delay)
     log.info("job %s: %s", job_id, outcome)
     return outcome
 
 
 def requeue_abandoned(ctx: WorkerContext) -> list[str]:
-    """Send again the work of rows left running by a worker that died; return their ids.
+    """Send again the work of every row left running, timed for when its claim goes stale.
 
-    Redis would redeliver those messages only after the visibility timeout (hours); a worker
-    that starts takes them over now, and resumes training from the last checkpoint.
+    After a crash Redis would redeliver those messages only once the visibility timeout (hours)
+    has passed; a worker that starts sends them again now. A row whose worker is in fact alive
+    keeps its fresh heartbeat, so the extra message finds it held and ends.
     """
     sent = []
     with ctx.session() as session:
         corpora = session.scalars(select(Corpus).where(Corpus.state == "preprocessing")).all()
-        jobs = session.scalars(select(Job).where(Job.state.in_(("preprocessing", "training")))).all()
-    for corpus in corpora:
-        if claim_is_stale(corpus):
-            preprocess_corpus.delay(corpus.id)
-            sent.append(corpus.id)
-    for job in jobs:
-        if claim_is_stale(job):
-            train_model.delay(job.id)
-            sent.append(job.id)
+        jobs = session.scalars(select(Job).where(Job.state.in_(RUNNING_STATES))).all()
+    for task, rows in ((preprocess_corpus, corpora), (train_model, jobs)):
+        for row in rows:
+            task.apply_async(args=[row.id], countdown=seconds_until_stale(row, ctx.stale_after_s) + 1)
+            sent.append(row.id)
     return sent
 
 
@@ -87,4 +88,4 @@ def _requeue_on_start(sender=None, **_kwargs) -> None:
         log.exception("could not look for abandoned work")
         return
     if sent:
-        log.info("sent again the work of %d abandoned rows: %s", len(sent), ", ".join(sent))
+        log.info("sent again the work of %d rows left running: %s", len(sent), ", ".join(sent))

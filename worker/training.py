@@ -18,7 +18,7 @@ from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
 from rnncore.train import build_model, train_with_sgd
 from webapp.records import Corpus, Job, JobEvent, TrainedModel, utcnow
-from worker.claims import STALE_AFTER_S, Heartbeat, claim, guarded_update
+from worker.claims import Heartbeat, claim, guarded_update, seconds_until_stale
 from worker.context import WorkerContext
 from worker.corpora import ensure_preprocessed
 from worker.progress import JobProgress, finite
@@ -33,7 +33,7 @@ def run_training_job(ctx: WorkerContext, job_id: str) -> str:
     token = claim(ctx.session_factory, Job, job_id, "preprocessing", ("preprocessing", "training"),
                   extra={"attempts": Job.attempts + 1, "message": "Preparing the corpus",
                          "fraction_done": 0.0, "started_at": utcnow()},
-                  max_attempts=MAX_ATTEMPTS)
+                  max_attempts=MAX_ATTEMPTS, stale_after_s=ctx.stale_after_s)
     if token is None:
         _give_up_if_exhausted(ctx, job_id)
         return "skipped"
@@ -131,12 +131,8 @@ def _give_up_if_exhausted(ctx: WorkerContext, job_id: str) -> None:
         job = session.get(Job, job_id)
         if job is None or job.state not in ("preprocessing", "training"):
             return
-        if job.attempts >= MAX_ATTEMPTS and claim_is_stale(job):
+        if job.attempts >= MAX_ATTEMPTS and seconds_until_stale(job, ctx.stale_after_s) == 0:
             job.state, job.finished_at = "failed", utcnow()
             job.error = (f"The worker stopped {job.attempts} times while running this job (out of "
                          f"memory, or killed). Try a smaller model or batch size.")
 
-
-def claim_is_stale(job) -> bool:
-    """Whether the worker that claimed this row has stopped stamping its heartbeat."""
-    return job.heartbeat_at is None or (utcnow() - job.heartbeat_at).total_seconds() > STALE_AFTER_S
