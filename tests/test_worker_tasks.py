@@ -246,3 +246,14 @@ def test_a_job_whose_worker_was_killed_resumes_bit_for_bit(client, app, ready_co
     a, b = (load_checkpoint(data_dir / "models" / f"{j['model_id']}.npz") for j in (resumed, straight))
     for name in ("U", "V", "W"):
         np.testing.assert_array_equal(a.params[name], b.params[name])
+
+
+def test_the_sample_corpus_is_built_by_the_worker(client, worker_ctx, sent_tasks, data_dir):
+    corpus = client.post("/api/corpora/sample", json={"vocabulary_size": 2000}).get_json()
+    assert sent_tasks() == [("worker.tasks.preprocess_corpus", [corpus["id"]])]
+    assert run_preprocessing(worker_ctx, corpus["id"]) == "ready"
+    ready = client.get(f"/api/corpora/{corpus['id']}").get_json()
+    source = data_dir / "corpora" / corpus["id"] / "source.csv"
+    assert source.read_text().splitlines()[0] == "text"
+    assert ready["size_bytes"] == source.stat().st_size
+    assert ready["report"]["vocabulary_size"] == 2000 and ready["report"]["sentences"] > 1000
