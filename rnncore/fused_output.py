@@ -1,43 +1,74 @@
 """The output layer of a training step as one fused, blocked PyTensor Op: softmax, cross-entropy
-and both gradients, a few rows of logits at a time.
+and both gradients, a block of rows of logits at a time, the blocks shared out over the CPU cores.
 
 Almost all the work of a step is here: the logits S @ V.T are (T*B, word_dim), far larger than the
 CPU caches. Written as separate graph nodes, the logits would go to memory and back for the maximum,
 the exponential, the sum, the normalisation and the two gradient products. Here a block of rows is
 projected, turned into dL/dlogits in place while it sits in cache, and consumed at once by the two
-gradient products (dS = delta @ V, dV += delta.T @ S), all through numpy's BLAS. The Op also saves
-PyTensor from needing a linked BLAS for the big products.
+gradient products (dS = delta @ V, dV += delta.T @ S), all through numpy's BLAS, so PyTensor needs
+no linked BLAS for the big products.
+
+Each core takes whole blocks with single-threaded BLAS, rather than letting OpenBLAS split every
+product: the exponential and the reductions then run in parallel too, and OpenBLAS's spinning
+threads no longer stall when other processes share the cores.
 """
 from __future__ import annotations
+
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from threadpoolctl import ThreadpoolController
 
-# Rows of logits per block: 128 x 8000 float32 is 4 MB, which stays in the L2/L3 caches while the
-# block is used three times; much smaller blocks make the BLAS calls inefficient.
+# Rows of logits per block, at most: 128 x 8000 float32 is 4 MB per core, which stays in the caches
+# while the block is used three times; much smaller blocks make the BLAS calls inefficient.
 BLOCK_ROWS = 128
 
+_local = threading.local()  # per-thread scratch buffers, reused from call to call
+_pool = {"pid": None, "executor": None, "controller": None}
 
-def softmax_cross_entropy(S, V, target, m, with_grad=True, block_rows=BLOCK_ROWS):
-    """Return ``(loss, dS, dV)`` (or ``loss`` alone) for hidden states S (N, H) and outputs V (C, H).
 
-    ``loss`` is sum_i m_i * -log softmax(V S_i)[target_i]; dS (N, H) and dV (C, H) its gradients.
-    """
-    N, H = S.shape
-    C = V.shape[0]
-    dS = np.empty_like(S) if with_grad else None  # (N, H)
-    dV = np.zeros_like(V) if with_grad else None  # (C, H)
-    buffer = np.empty((min(block_rows, N), C), dtype=S.dtype)  # one block of logits
-    rows = np.arange(min(block_rows, N))
+def num_threads() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _executor():
+    """The thread pool and BLAS controller, made again in a forked child (threads do not fork)."""
+    if _pool["pid"] != os.getpid():
+        _pool.update(pid=os.getpid(), executor=ThreadPoolExecutor(num_threads()),
+                     controller=ThreadpoolController())
+    return _pool["executor"], _pool["controller"]
+
+
+def _scratch(name, shape, dtype):
+    array = getattr(_local, name, None)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = np.empty(shape, dtype=dtype)
+        setattr(_local, name, array)
+    return array
+
+
+def _blocks_worker(S, V, target, m, dS, starts, block_rows, with_grad):
+    """Consume block starts from the shared iterator; return (loss, partial dV or None)."""
+    C, H = V.shape
+    buffer = _scratch("logits", (block_rows, C), S.dtype)
+    # The partial dV is returned, so it is fresh: one pool thread may run two of these calls.
+    dV = np.zeros((C, H), dtype=S.dtype) if with_grad else None
+    dV_block = _scratch("dV_block", (C, H), S.dtype) if with_grad else None
+    rows = np.arange(block_rows)
     loss = 0.0
-    for start in range(0, N, block_rows):
+    for start in starts:  # next() on a shared iterator is atomic under the GIL
         Sb = S[start : start + block_rows]  # (n, H)
         n = Sb.shape[0]
         logits, r = buffer[:n], rows[:n]
         tb, mb = target[start : start + n], m[start : start + n]
-        np.matmul(Sb, V.T, out=logits)
+        np.matmul(Sb, V.T, out=logits)  # (n, C)
         # Shifting by the row maximum keeps exp finite; it cancels in the softmax.
         logits -= logits.max(axis=1, keepdims=True)
         correct = logits[r, tb]  # (n,)
@@ -49,8 +80,37 @@ def softmax_cross_entropy(S, V, target, m, with_grad=True, block_rows=BLOCK_ROWS
         logits *= (mb / z)[:, None]  # masked softmax ...
         logits[r, tb] -= mb  # ... minus the one-hot target: dL/dlogits
         np.matmul(logits, V, out=dS[start : start + n])
-        dV += logits.T @ Sb
-    return (loss, dS, dV) if with_grad else loss
+        np.matmul(logits.T, Sb, out=dV_block)
+        dV += dV_block
+    return loss, dV
+
+
+def softmax_cross_entropy(S, V, target, m, with_grad=True, block_rows=BLOCK_ROWS, threads=None):
+    """Return ``(loss, dS, dV)`` (or ``loss`` alone) for hidden states S (N, H) and outputs V (C, H).
+
+    ``loss`` is sum_i m_i * -log softmax(V S_i)[target_i]; dS (N, H) and dV (C, H) its gradients.
+    """
+    N = S.shape[0]
+    threads = min(threads or num_threads(), math.ceil(N / block_rows))
+    # Equal blocks, a multiple of the thread count, so that no core waits long for the last one.
+    block_rows = math.ceil(N / (threads * math.ceil(N / (threads * block_rows))))
+    dS = np.empty_like(S) if with_grad else None  # (N, H)
+    starts = iter(range(0, N, block_rows))
+    args = (S, V, target, m, dS, starts, block_rows, with_grad)
+    if threads == 1:
+        parts = [_blocks_worker(*args)]
+    else:
+        executor, controller = _executor()
+        with controller.limit(limits=1, user_api="blas"):
+            futures = [executor.submit(_blocks_worker, *args) for _ in range(threads)]
+            parts = [f.result() for f in futures]
+    loss = sum(part[0] for part in parts)
+    if not with_grad:
+        return loss
+    dV = parts[0][1]  # (C, H)
+    for _, partial in parts[1:]:
+        dV += partial
+    return loss, dS, dV
 
 
 class SoftmaxCrossEntropy(Op):

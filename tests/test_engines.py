@@ -31,20 +31,21 @@ def assert_close(actual, expected, rtol=1e-6):
     assert np.abs(actual - expected).max() <= rtol * scale
 
 
-@pytest.mark.parametrize("block_rows", [1, 3, 7, 64])
-def test_fused_output_layer_matches_plain_numpy(block_rows):
-    """Blocks of any size, the last one short, give the unblocked softmax cross-entropy."""
+@pytest.mark.parametrize("block_rows, threads", [(1, 1), (3, 2), (7, 3), (64, 2), (4, 1)])
+def test_fused_output_layer_matches_plain_numpy(block_rows, threads):
+    """Any block size (the last block short) on any number of threads gives the unblocked result."""
     rng = np.random.default_rng(99)
-    S, V = rng.standard_normal((10, 4)), rng.standard_normal((30, 4))
-    target, m = rng.integers(0, 30, 10), (rng.random(10) < 0.7).astype(np.float64)
+    S, V = rng.standard_normal((23, 4)), rng.standard_normal((30, 4))
+    target, m = rng.integers(0, 30, 23), (rng.random(23) < 0.7).astype(np.float64)
     logits = S @ V.T
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     delta = (np.exp(logp) - np.eye(30)[target]) * m[:, None]
-    loss, dS, dV = softmax_cross_entropy(S, V, target, m, block_rows=block_rows)
-    assert loss == pytest.approx(-(m * logp[np.arange(10), target]).sum(), rel=1e-12)
+    loss, dS, dV = softmax_cross_entropy(S, V, target, m, block_rows=block_rows, threads=threads)
+    assert loss == pytest.approx(-(m * logp[np.arange(23), target]).sum(), rel=1e-12)
     assert_close(dS, delta @ V, rtol=1e-12)
     assert_close(dV, delta.T @ S, rtol=1e-12)
-    assert softmax_cross_entropy(S, V, target, m, with_grad=False, block_rows=block_rows) == loss
+    assert softmax_cross_entropy(S, V, target, m, with_grad=False, block_rows=block_rows,
+                                 threads=threads) == pytest.approx(loss, rel=1e-12)
 
 
 @pytest.fixture(scope="module")
