@@ -306,15 +306,11 @@ class CorpusReader:
             raise CorpusError(
                 f"Line {line} has {len(row)} fields but the header has {width}; a text that "
                 "contains commas must be in double quotes.", row=line)
-        if self._field_limit_raised and max(map(len, row)) > MAX_FIELD_CHARS:
+        # the csv module enforces our limit unless something else in this process raised its own
+        if csv.field_size_limit() > MAX_FIELD_CHARS and max(map(len, row)) > MAX_FIELD_CHARS:
             raise CorpusError(f"A field on line {line} is larger than the "
                               f"{MAX_FIELD_CHARS // 1_048_576} MB limit.", row=line)
         return row
-
-    @property
-    def _field_limit_raised(self) -> bool:
-        # someone else in this process raised the csv module's limit above ours: check it here
-        return csv.field_size_limit() > MAX_FIELD_CHARS
 
     def rows(self) -> Iterator[tuple[list[str], int]]:
         """Every data row (checked) with the line it starts on, the sampled rows first."""
@@ -324,6 +320,8 @@ class CorpusReader:
             yield self._fields(*record), record[1]
 
     def __iter__(self) -> Iterator[str]:
+        if self.text_column is None:
+            self.text_column = detect_text_column(self.columns, [row for row, _ in self.sample])
         index = self.columns.index(self.text_column)
         for row, _ in self.rows():
             if row[index].strip():

@@ -102,7 +102,13 @@ def _chunk_results(reader, splitter, workers, chunk_chars) -> Iterator[_Chunk]:
         return
     # forkserver: forking a process that runs threads (a web server, a Celery worker) is unsafe
     context = multiprocessing.get_context("forkserver")
-    with context.Pool(workers, _init_worker, (splitter,)) as pool:
+    try:
+        pool = context.Pool(workers, _init_worker, (splitter,))
+    except (AssertionError, OSError) as e:  # e.g. a daemonic process may not have children
+        log.warning("cannot start tokenizing processes (%s); tokenizing in this process", e)
+        yield from (_tokenize_chunk(splitter, texts) for texts in chunks)
+        return
+    with pool:
         pending = deque()  # bounded, so the file is never queued up in memory ahead of the workers
         for texts in chunks:
             pending.append(pool.apply_async(_tokenize_in_worker, (texts,)))
@@ -164,7 +170,9 @@ def preprocess_csv(path, vocabulary_size: int = 8000, column: str | None = None,
     """Read, tokenize and index a CSV corpus; see the module docstring and docs/rnncore-api.md.
 
     ``workers``: tokenizing processes; None picks 1 for files under PARALLEL_MIN_BYTES, else up
-    to MAX_AUTO_WORKERS. The result does not depend on ``workers`` or ``chunk_chars``.
+    to MAX_AUTO_WORKERS. The result does not depend on ``workers`` or ``chunk_chars``. Worker
+    processes start through multiprocessing's forkserver, so a script that calls this with more
+    than one worker needs the usual ``if __name__ == "__main__":`` guard.
     """
     report = _Progress(progress)
     report(0.0, "reading the corpus", force=True)

@@ -207,3 +207,15 @@ CSV_ALPHABET = st.sampled_from(list('ab ,;"\t\r\n\x00é\ufeff<>|') + ["text", "b
 @given(st.lists(CSV_ALPHABET, max_size=80), st.sampled_from(["utf-8", "utf-8-sig", "latin-1"]))
 def test_random_csv_like_text_gives_texts_or_a_corpus_error(pieces, encoding):
     _read_bytes("".join(pieces).encode(encoding, errors="replace"))
+
+
+def test_field_limit_holds_when_the_csv_module_limit_was_raised_elsewhere(tmp_path):
+    path = tmp_path / "corpus.csv"
+    path.write_bytes(b'text\n"' + b"word " * (MAX_FIELD_CHARS // 5 + 10) + b'"\n')
+    previous = csv.field_size_limit(16 * MAX_FIELD_CHARS)
+    try:
+        with pytest.raises(CorpusError, match="1 MB limit") as error:
+            list(iter_texts(path))
+        assert error.value.row == 2
+    finally:
+        csv.field_size_limit(previous)

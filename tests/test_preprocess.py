@@ -172,6 +172,14 @@ def test_chunks_and_worker_processes_give_the_serial_result(sample_csv):
         assert np.array_equal(tokens, _flat(serial)[0]) and lengths == _flat(serial)[1]
 
 
+def test_cancel_between_chunks_stops_early(sample_csv):
+    asked, calls = [], []
+    with pytest.raises(Cancelled):
+        preprocess_csv(sample_csv, 500, chunk_chars=5_000, progress=lambda f, m: calls.append(f),
+                       should_stop=lambda: asked.append(1) or len(asked) >= 3)
+    assert len(asked) == 3 and max(calls) < 0.5
+
+
 def test_reddit_sample_end_to_end(tmp_path):
     path = CORPORA / "reddit-comments-2015-08-sample.csv"
     if not path.exists():
