@@ -32,15 +32,19 @@ def assert_close(actual, expected, rtol=1e-6):
 
 
 @pytest.mark.parametrize("block_rows, threads", [(1, 1), (3, 2), (7, 3), (64, 2), (4, 1)])
-def test_fused_output_layer_matches_plain_numpy(block_rows, threads):
-    """Any block size (the last block short) on any number of threads gives the unblocked result."""
+@pytest.mark.parametrize("scale", [1.0, 40.0])
+def test_fused_output_layer_matches_plain_numpy(block_rows, threads, scale):
+    """Any block size (the last block short) on any number of threads gives the unblocked result;
+    scale 40 makes logits large enough that exp would overflow without the max shift."""
     rng = np.random.default_rng(99)
-    S, V = rng.standard_normal((23, 4)), rng.standard_normal((30, 4))
+    S, V = rng.standard_normal((23, 4)) * scale, rng.standard_normal((30, 4)) * scale
     target, m = rng.integers(0, 30, 23), (rng.random(23) < 0.7).astype(np.float64)
     logits = S @ V.T
-    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    logits_shifted = logits - logits.max(axis=1, keepdims=True)
+    logp = logits_shifted - np.log(np.exp(logits_shifted).sum(axis=1, keepdims=True))
     delta = (np.exp(logp) - np.eye(30)[target]) * m[:, None]
     loss, dS, dV = softmax_cross_entropy(S, V, target, m, block_rows=block_rows, threads=threads)
+    assert np.isfinite(loss) and np.isfinite(dS).all() and np.isfinite(dV).all()
     assert loss == pytest.approx(-(m * logp[np.arange(23), target]).sum(), rel=1e-12)
     assert_close(dS, delta @ V, rtol=1e-12)
     assert_close(dV, delta.T @ S, rtol=1e-12)
