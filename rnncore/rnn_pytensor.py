@@ -29,11 +29,19 @@ COMPILE_MODE = "CVM"
 EVAL_BATCH_SIZE = 64
 
 
-def forward_states(U, W, x):
-    """States for a padded batch x (B, T): returns s (T, B, H), time-major, without the initial state."""
+def _stored(name: str, value: np.ndarray) -> np.ndarray:
+    """U and its optimizer statistics are kept transposed; this swaps between the two layouts."""
+    return np.ascontiguousarray(value.T) if name == "U" or name.endswith("_U") else value
+
+
+def forward_states(U_T, W, x):
+    """States for a padded batch x (B, T): returns s (T, B, H), time-major, without the initial state.
+
+    U_T is U transposed, (word_dim, H): U times a one-hot input is then a contiguous row lookup.
+    """
     B = x.shape[0]
-    Ux = U.T[x.T]  # (T, B, H): U times each one-hot input, as a row lookup
-    s0 = pt.zeros((B, U.shape[0]), dtype=U.dtype)
+    Ux = U_T[x.T]  # (T, B, H)
+    s0 = pt.zeros((B, U_T.shape[1]), dtype=U_T.dtype)
 
     def step(ux_t, s_prev, W):
         return pt.tanh(ux_t + s_prev @ W.T)
@@ -58,8 +66,9 @@ def output_layer(V, s, y, mask, with_grad=True):
     return loss, dV, dS.reshape((T, B, H))
 
 
-def backward(U, W, x, s, ds, bptt_truncate):
-    """dL/dU and dL/dW through the recurrence, each output truncated after bptt_truncate steps."""
+def backward(U_T, W, x, s, ds, bptt_truncate):
+    """dL/dU.T (word_dim, H) and dL/dW through the recurrence, each output truncated after
+    bptt_truncate steps."""
     T, B, H = s.shape
     dtanh = 1 - s**2  # (T, B, H)
     ages = pt.minimum(bptt_truncate, T - 1) + 1
@@ -82,8 +91,8 @@ def backward(U, W, x, s, ds, bptt_truncate):
     # (a one-word batch) for broadcasting and refuses it.
     rows = pt.concatenate([x.T.reshape((T * B,)), pt.zeros((1,), dtype=x.dtype)])
     values = pt.concatenate([dpre, pt.zeros((1, H), dtype=s.dtype)])  # (T*B + 1, H)
-    dU_T = pt.inc_subtensor(pt.zeros((U.shape[1], H), dtype=s.dtype)[rows], values)  # (C, H)
-    return dU_T.T, dW
+    dU_T = pt.inc_subtensor(pt.zeros(U_T.shape, dtype=s.dtype)[rows], values)  # (C, H)
+    return dU_T, dW
 
 
 class RNNPyTensor:
@@ -105,18 +114,22 @@ class RNNPyTensor:
             "V": rng.uniform(-h_bound, h_bound, (word_dim, hidden_dim)),
             "W": rng.uniform(-h_bound, h_bound, (hidden_dim, hidden_dim)),
         }
+        # Stored values: _params["U"] holds U transposed, (word_dim, H), and so do the optimizer's
+        # U statistics; get_params and get_optimizer_state turn them back.
         self._params = {
-            name: pytensor.shared(value.astype(self.dtype), name=name) for name, value in init.items()
+            name: pytensor.shared(_stored(name, value.astype(self.dtype)), name=name)
+            for name, value in init.items()
         }
+        stored = {name: shared.get_value(borrow=True) for name, shared in self._params.items()}
         self._opt_state = {
             key: pytensor.shared(value, name=key)
-            for key, value in optimizers.initial_state(self.optimizer, self.get_params()).items()
+            for key, value in optimizers.initial_state(self.optimizer, stored).items()
         }
         self._functions = {}
 
     @property
     def U(self):
-        return self._params["U"].get_value()
+        return self.get_params()["U"]
 
     @property
     def V(self):
@@ -130,26 +143,26 @@ class RNNPyTensor:
 
     def get_params(self) -> dict[str, np.ndarray]:
         """Copies of U, V and W."""
-        return {name: shared.get_value() for name, shared in self._params.items()}
+        return {name: _stored(name, shared.get_value()) for name, shared in self._params.items()}
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
         """Replace U, V and W (copied, cast to the model's dtype, shapes checked)."""
         for name, shared in self._params.items():
             value = np.array(params[name], dtype=self.dtype)
-            expected = shared.get_value(borrow=True).shape
+            expected = _stored(name, shared.get_value(borrow=True)).shape
             if value.shape != expected:
                 raise ValueError(f"{name} has shape {value.shape}, expected {expected}")
-            shared.set_value(value)
+            shared.set_value(_stored(name, value))
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
         """Copies of the optimizer's running averages and step count (empty for plain SGD)."""
-        return {key: shared.get_value() for key, shared in self._opt_state.items()}
+        return {key: _stored(key, shared.get_value()) for key, shared in self._opt_state.items()}
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what ``get_optimizer_state`` returned, so training resumes with identical updates."""
         checked = optimizers.check_state(self.optimizer, state, self.get_params())
         for key, value in checked.items():
-            self._opt_state[key].set_value(value)
+            self._opt_state[key].set_value(_stored(key, value))
 
     # --- compiled functions, built on first use -----------------------------------------------
 
@@ -165,29 +178,29 @@ class RNNPyTensor:
 
     def _compile_forward(self):
         x = pt.ivector("x")
-        U, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
-        s = forward_states(U, W, x[None, :])[:, 0, :]  # (T, H)
+        U_T, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
+        s = forward_states(U_T, W, x[None, :])[:, 0, :]  # (T, H)
         o = pt.special.softmax(s @ V.T, axis=-1)  # (T, C)
         s_with_initial = pt.concatenate([s, pt.zeros((1, s.shape[1]), dtype=s.dtype)])
         return pytensor.function([x], [o, s_with_initial], mode=COMPILE_MODE)
 
     def _loss_and_grads(self, x, y, mask, bptt_truncate):
-        U, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
-        s = forward_states(U, W, x)
+        U_T, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
+        s = forward_states(U_T, W, x)
         loss, dV, ds = output_layer(V, s, y, mask)
-        dU, dW = backward(U, W, x, s, ds, bptt_truncate)
-        return loss, {"U": dU, "V": dV, "W": dW}
+        dU_T, dW = backward(U_T, W, x, s, ds, bptt_truncate)
+        return loss, {"U": dU_T, "V": dV, "W": dW}  # U's gradient in U's stored layout
 
     def _compile_loss(self):
         x, y, mask, _ = self._batch_inputs()
-        U, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
-        loss = output_layer(V, forward_states(U, W, x), y, mask, with_grad=False)
+        U_T, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
+        loss = output_layer(V, forward_states(U_T, W, x), y, mask, with_grad=False)
         return pytensor.function([x, y, mask], loss, mode=COMPILE_MODE)
 
     def _compile_gradients(self):
         x, y, mask, k = self._batch_inputs()
         loss, grads = self._loss_and_grads(x, y, mask, k)
-        return pytensor.function([x, y, mask, k], [loss, grads["U"], grads["V"], grads["W"]],
+        return pytensor.function([x, y, mask, k], [loss, grads["U"].T, grads["V"], grads["W"]],
                                  mode=COMPILE_MODE)
 
     def _compile_train(self):
@@ -238,7 +251,8 @@ class RNNPyTensor:
         """The tutorial's plain SGD step on one sentence (no clipping, whatever the optimizer)."""
         for name, grad in zip(optimizers.PARAM_NAMES, self.bptt(x, y)):
             shared = self._params[name]
-            shared.set_value(shared.get_value(borrow=True) - self.dtype.type(learning_rate) * grad)
+            step = self.dtype.type(learning_rate) * _stored(name, grad)
+            shared.set_value(shared.get_value(borrow=True) - step)
 
     def gradient_check(self, x, y, h=0.001, error_threshold=0.01) -> bool:
         """Compare ``bptt`` with finite differences, as the tutorial does (use float64)."""
