@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import time
 
 import numpy as np
 
 from rnncore.batching import iter_batches, pad_batch
+from rnncore.fused_output import num_threads
 from rnncore.rnn_numpy import RNNNumpy
 
 VOCABULARY_SIZE, HIDDEN_DIM, BPTT_TRUNCATE = 8000, 100, 4
@@ -136,6 +138,9 @@ def run(rounds=3, seconds=2.0, compare=False, sentences=3000):
         for name, step in runners:
             speeds[name].append(measure(step, seconds))
     rows = [(name, statistics.median(v), max(v)) for name, v in speeds.items()]
+    if hasattr(os, "getloadavg"):
+        notes.append(f"{num_threads()} cores; load average over the last minute at the end: "
+                     f"{os.getloadavg()[0]:.1f} (other processes slow every row).")
     return rows, max(rates), notes
 
 
