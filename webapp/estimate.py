@@ -2,11 +2,12 @@
 
 Time per word = arithmetic per word (``ModelConfig.flops_per_token``) / the engine's speed, plus a
 fixed cost per word for the Python and framework overhead of each batch, which dominates small
-models. The two figures per engine were measured on the development server (2 cores, batch 32,
-float32): numpy ran 5,600 words/s at vocabulary 8000 / hidden 100 and 70,000 at 500 / 16;
-PyTensor 1,770 and 31,000. Once jobs have finished on this server, their measured words per
-second correct the figures (the median ratio of measured to predicted over the last few jobs of
-the same engine), so the estimate follows the machine it runs on.
+models. The two figures per engine were fitted to measurements on the development server (2
+shared cores, batch 8, float32, sentences of 20 words): numpy trained 20,500 words/s at
+vocabulary 8000 / hidden 100 and 163,000 at 500 / 16; PyTensor 6,700 and 309,000. Once jobs have
+finished on this server, their measured words per second correct the figures (the median ratio
+of measured to predicted over the last few jobs of the same engine), so the estimate follows the
+machine it runs on.
 """
 from __future__ import annotations
 
@@ -14,18 +15,20 @@ import statistics
 
 from rnncore.config import ModelConfig, TrainConfig
 
-# engine: (floating-point operations per second, seconds of overhead per word at batch 32)
+# engine: (floating-point operations per second, seconds of overhead per word at REFERENCE_BATCH)
 ENGINE_SPEED = {
-    "numpy": (3.0e10, 12.4e-6),
-    "pytensor": (9.3e9, 26.3e-6),
+    "numpy": (1.16e11, 5.7e-6),
+    "pytensor": (3.4e10, 1.6e-6),
 }
+REFERENCE_BATCH = 8
 CALIBRATION_JOBS = 5
 
 
 def predicted_seconds_per_token(model_config: ModelConfig, batch_size: int) -> float:
     flops_per_second, overhead = ENGINE_SPEED[model_config.engine]
     # Per-batch overhead spread over the words of a batch: smaller batches pay more per word.
-    return model_config.flops_per_token() / flops_per_second + overhead * 32 / max(batch_size, 1)
+    return (model_config.flops_per_token() / flops_per_second
+            + overhead * REFERENCE_BATCH / max(batch_size, 1))
 
 
 def calibration(measured: list[tuple[ModelConfig, int, float]]) -> float:

@@ -34,6 +34,7 @@ function drawHistogram() {
     },
     options: {
       animation: false,
+      maintainAspectRatio: false,
       plugins: { legend: { display: false } },
       scales: { x: { title: { display: true, text: "words per sentence" } },
                 y: { title: { display: true, text: "sentences" }, beginAtZero: true } },

@@ -46,6 +46,7 @@ function makeChart() {
     },
     options: {
       animation: false,
+      maintainAspectRatio: false,
       parsing: false,
       scales: { x: { type: "linear", min: 0, title: { display: true, text: "epoch" } },
                 y: { title: { display: true, text: "loss per word" } } },

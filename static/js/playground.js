@@ -42,7 +42,7 @@ const render = {
 function drawNextWords(candidates) {
   const canvas = document.getElementById("next-chart");
   if (!canvas || !window.Chart) return;
-  canvas.hidden = false;
+  document.getElementById("next-chart-box").hidden = false;
   const data = { labels: candidates.map((c) => c.word), datasets: [{ label: "probability", data: candidates.map((c) => c.probability), backgroundColor: "#4f7cac" }] };
   if (nextChart) {
     nextChart.data = data;
@@ -52,7 +52,7 @@ function drawNextWords(candidates) {
   nextChart = new window.Chart(canvas, {
     type: "bar",
     data,
-    options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true } } },
+    options: { animation: false, maintainAspectRatio: false, indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true } } },
   });
 }
 
