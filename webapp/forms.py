@@ -75,7 +75,8 @@ class GenerateForm(FlaskForm):
 
 
 class NextWordsForm(FlaskForm):
-    prefix = StringField("Prefix", validators=[Optional(), Length(max=2000)])
+    # Its own HTML id: the page shows this form beside GenerateForm, which has a prefix too.
+    prefix = StringField("Prefix", id="next_prefix", validators=[Optional(), Length(max=2000)])
     k = _number("How many", default="10", min=1, max=50, step=1)
 
 
