@@ -255,3 +255,9 @@ def test_other_corpus_columns_are_offered(client, tmp_path):
     corpus_id = corpus_id_from(upload_page(client, path))
     page = client.get(f"/corpora/{corpus_id}").get_data(as_text=True)
     assert '<option value="id">' in page and '<option selected value="speech">' in page
+
+
+def test_pages_forbid_scripts_from_elsewhere(client):
+    headers = client.get("/").headers
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"

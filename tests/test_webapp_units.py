@@ -106,7 +106,7 @@ def test_estimate_follows_arithmetic_and_calibration():
         pytest.approx(2 * a["epoch_seconds"])
 
 
-@pytest.mark.parametrize("seconds, words", [(0.2, "about 1 seconds"), (59, "about 59 seconds"),
+@pytest.mark.parametrize("seconds, words", [(0.2, "about 1 second"), (59, "about 59 seconds"),
                                             (61, "about 1 minute"), (600, "about 10 minutes"),
                                             (7200, "about 2.0 hours"), (3 * 86400, "about 3.0 days")])
 def test_describe_seconds(seconds, words):

@@ -61,7 +61,8 @@ def describe_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
     if seconds < 60:
-        return f"about {max(1, round(seconds))} seconds"
+        whole = max(1, round(seconds))
+        return f"about {whole} second{'' if whole == 1 else 's'}"
     if seconds < 3600:
         minutes = round(seconds / 60)
         return f"about {minutes} minute{'' if minutes == 1 else 's'}"

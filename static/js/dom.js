@@ -60,7 +60,10 @@ export function formatNumber(value, digits = 0) {
 
 export function describeSeconds(seconds) {
   if (seconds === null || seconds === undefined) return "";
-  if (seconds < 60) return `about ${Math.max(1, Math.round(seconds))} seconds`;
+  if (seconds < 60) {
+    const whole = Math.max(1, Math.round(seconds));
+    return `about ${whole} second${whole === 1 ? "" : "s"}`;
+  }
   if (seconds < 3600) {
     const minutes = Math.round(seconds / 60);
     return `about ${minutes} minute${minutes === 1 ? "" : "s"}`;
