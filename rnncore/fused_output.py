@@ -99,7 +99,23 @@ def softmax_cross_entropy(S, V, target, m, with_grad=True, block_rows=BLOCK_ROWS
     """Return ``(loss, dS, dV)`` (or ``loss`` alone) for hidden states S (N, H) and outputs V (C, H).
 
     ``loss`` is sum_i m_i * -log softmax(V S_i)[target_i]; dS (N, H) and dV (C, H) its gradients.
+    Rows with m_i = 0 (the padding of a batch) are skipped, not computed and multiplied by zero.
     """
+    real = np.flatnonzero(m)
+    if len(real) == len(m):
+        return _dense(S, V, target, m, with_grad, block_rows, threads)
+    if len(real) == 0:
+        return (0.0, np.zeros_like(S), np.zeros_like(V)) if with_grad else 0.0
+    result = _dense(S[real], V, target[real], m[real], with_grad, block_rows, threads)
+    if not with_grad:
+        return result
+    loss, dS_real, dV = result
+    dS = np.zeros_like(S)  # (N, H)
+    dS[real] = dS_real
+    return loss, dS, dV
+
+
+def _dense(S, V, target, m, with_grad, block_rows, threads):
     N = S.shape[0]
     threads = min(threads or num_threads(), math.ceil(N / block_rows))
     # Equal blocks, a multiple of the thread count, so that no core waits long for the last one.

@@ -52,6 +52,14 @@ def test_fused_output_layer_matches_plain_numpy(block_rows, threads, scale):
                                  threads=threads) == pytest.approx(loss, rel=1e-12)
 
 
+def test_fused_output_layer_with_every_row_masked_is_zero():
+    rng = np.random.default_rng(98)
+    S, V = rng.standard_normal((5, 4)), rng.standard_normal((9, 4))
+    loss, dS, dV = softmax_cross_entropy(S, V, rng.integers(0, 9, 5), np.zeros(5))
+    assert loss == 0 and dS.shape == S.shape and dV.shape == V.shape
+    assert not dS.any() and not dV.any()
+
+
 @pytest.fixture(scope="module")
 def engines():
     """A float64 PyTensor model and a numpy model with the same (sharpened) weights."""
