@@ -74,10 +74,10 @@ class JobProgress:
         with self.session_factory() as session, session.begin():
             session.add(row)
 
-    def phase(self, state: str, message: str, fraction_done: float = 0.0) -> None:
-        """Move the job to another running state (preprocessing -> training)."""
+    def phase(self, state: str, message: str, **figures) -> None:
+        """Move the job to another running state (preprocessing -> training), with its figures."""
         if not guarded_update(self.session_factory, Job, self.job_id, self.token, state=state,
-                              message=message, fraction_done=fraction_done, heartbeat_at=utcnow()):
+                              message=message, heartbeat_at=utcnow(), **figures):
             self.claim_lost = True
 
     def preprocessing_progress(self, fraction_done: float, message: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from rnncore.checkpoint import load_checkpoint, save_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
@@ -67,30 +67,41 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     data = ensure_preprocessed(ctx.paths, corpus.id, model_config.vocabulary_size,
                                corpus.text_column, progress.preprocessing_progress,
                                progress.should_stop)
-    progress.phase("training", "Building the model")
     checkpoint_path = ctx.paths.job_checkpoint(job_id)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint, figures = _resume_point(ctx, job_id, checkpoint_path)
+    progress.phase("training", "Resuming from the last checkpoint" if checkpoint else
+                   "Building the model", **figures)
     model = build_model(model_config, train_config)
-    resume_state = _resume(ctx, job_id, model, checkpoint_path)
-    progress.phase("training", "Training", fraction_done=job.fraction_done if resume_state else 0.0)
+    if checkpoint is not None:
+        model.set_params(checkpoint.params)
+    progress.phase("training", "Training")
     result = train_with_sgd(model, data, train_config, callback=progress,
                             should_stop=progress.should_stop, checkpoint_path=checkpoint_path,
-                            resume_state=resume_state)
+                            resume_state=checkpoint.state if checkpoint else None)
     return _finish(ctx, job, corpus, token, data.vocabulary, model_config, train_config, result)
 
 
-def _resume(ctx: WorkerContext, job_id: str, model, checkpoint_path) -> dict | None:
-    """Load the last checkpoint of an earlier attempt into ``model``; drop history after it."""
+def _resume_point(ctx: WorkerContext, job_id: str, checkpoint_path):
+    """The checkpoint an earlier attempt left, and the job's figures as they were then.
+
+    History written after that checkpoint is dropped, and the job's figures go back to the last
+    point kept, so progress never runs backwards when the run picks up again.
+    """
+    start = {"fraction_done": 0.0, "epoch": 0, "examples_seen": 0, "tokens_seen": 0}
     if not checkpoint_path.exists():
-        return None
+        return None, start
     checkpoint = load_checkpoint(checkpoint_path)
-    model.set_params(checkpoint.params)
     seen = int(checkpoint.state.get("examples_seen", 0))
     with ctx.session() as session, session.begin():
         session.execute(delete(JobEvent).where(JobEvent.job_id == job_id,
                                                JobEvent.examples_seen > seen))
+        last = session.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(
+            JobEvent.id.desc()).limit(1)).first()
+    if last is not None:
+        start = {k: getattr(last, k) for k in start}
     log.info("job %s resumes from its checkpoint after %d examples", job_id, seen)
-    return checkpoint.state
+    return checkpoint, start
 
 
 def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, result) -> str:
