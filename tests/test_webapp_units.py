@@ -151,3 +151,16 @@ def test_templates_never_mark_text_safe():
         assert "|safe" not in text.replace(" ", "") and "autoescape false" not in text, template
     for script in (root / "static" / "js").glob("*.js"):
         assert "innerHTML" not in script.read_text(), script
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(app, worker_ctx):
+    from sqlalchemy import text
+
+    from webapp.extensions import db
+
+    with app.app_context():
+        web = db.session.execute(text("PRAGMA journal_mode")).scalar()
+        web_timeout = db.session.execute(text("PRAGMA busy_timeout")).scalar()
+    with worker_ctx.session() as session:
+        worker_timeout = session.execute(text("PRAGMA busy_timeout")).scalar()
+    assert web == "wal" and web_timeout == worker_timeout == 30_000
