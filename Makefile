@@ -22,7 +22,7 @@ install-browser:
 	bash scripts/install_browser.sh
 
 run: install
-	$(BIN)/honcho start
+	bash scripts/run_app.sh
 
 test: install-dev install-browser
 	$(BIN)/python -m pytest
