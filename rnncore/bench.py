@@ -7,7 +7,9 @@ batches of 32 and 128 (float32), optionally a PyTorch reference of the same mode
 per-output truncation, and the machine's float32 matrix-multiply rate turned into the tokens/s it
 allows: each token costs 6*H*C flops in the output layer (2*H*C for the logits, 2*H*C for dL/ds,
 2*H*C for dL/dV); the recurrence (about 6*H*H*(k+2)) is under 3% of that and left out.
-Engines run in interleaved rounds so that other load on the machine hits them alike.
+Engines run in interleaved rounds so that other load on the machine hits them alike. On a shared
+machine ``--one-core`` gives steadier numbers: the process is pinned to one core with one BLAS
+thread, and rates are tokens per CPU-second, which other processes barely change.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def flops_per_token(hidden_dim=HIDDEN_DIM, word_dim=VOCABULARY_SIZE):
     return 6 * hidden_dim * word_dim
 
 
-def sgemm_rate(rows=1024, hidden_dim=HIDDEN_DIM, word_dim=VOCABULARY_SIZE, repeats=5):
+def sgemm_rate(rows=1024, hidden_dim=HIDDEN_DIM, word_dim=VOCABULARY_SIZE, repeats=5,
+               clock=time.perf_counter):
     """Best float32 GFLOP/s of numpy for the model's own product (rows, H) @ (H, C)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((rows, hidden_dim), dtype=np.float32)
@@ -50,9 +53,9 @@ def sgemm_rate(rows=1024, hidden_dim=HIDDEN_DIM, word_dim=VOCABULARY_SIZE, repea
     out = np.empty((rows, word_dim), dtype=np.float32)
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         np.matmul(a, b.T, out=out)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return 2 * rows * hidden_dim * word_dim / best / 1e9
 
 
@@ -108,7 +111,7 @@ def build_runners(X, Y, compare):
             notes.append("PyTorch reference skipped: torch is not installed "
                          "(pip install torch==2.13.0; it is not a requirement of rnnlab).")
         else:
-            model = TorchRNN(reference.get_params(), BPTT_TRUNCATE)
+            model = TorchRNN(reference.get_params(), BPTT_TRUNCATE, threads=num_threads())
             runners.append(("PyTorch reference, batch 32", batch_runner(
                 lambda x, y, m: model.train_step(x, y, m, LEARNING_RATE),
                 X, Y, 32, np.random.default_rng(2))))
@@ -117,28 +120,40 @@ def build_runners(X, Y, compare):
     return runners, notes
 
 
-def measure(step, seconds):
-    """Tokens/s of ``step`` over at least ``seconds`` (and at least one call)."""
-    tokens, start = 0, time.perf_counter()
+def measure(step, seconds, clock=time.perf_counter):
+    """Tokens per ``clock`` second of ``step``, run for ``seconds`` of wall time (at least once)."""
+    tokens, start, wall = 0, clock(), time.perf_counter()
     while True:
         tokens += step()
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return tokens / elapsed
+        if time.perf_counter() - wall >= seconds:
+            return tokens / (clock() - start)
 
 
-def run(rounds=3, seconds=2.0, compare=False, sentences=3000):
+def pin_to_one_core():
+    """Run this process on one core with one BLAS thread (the returned limiter must be kept)."""
+    from threadpoolctl import threadpool_limits
+
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    return threadpool_limits(limits=1)
+
+
+def run(rounds=3, seconds=2.0, compare=False, sentences=3000, one_core=False):
     """Interleaved rounds; returns (rows of (name, median, best), matmul GFLOP/s, notes)."""
+    limiter = pin_to_one_core() if one_core else None
+    clock = time.process_time if one_core else time.perf_counter
     X, Y = synthetic_corpus(np.random.default_rng(0), sentences)
     runners, notes = build_runners(X, Y, compare)
     speeds = {name: [] for name, _ in runners}
     rates = []
     for _ in range(rounds):
-        rates.append(sgemm_rate())
+        rates.append(sgemm_rate(clock=clock))
         for name, step in runners:
-            speeds[name].append(measure(step, seconds))
+            speeds[name].append(measure(step, seconds, clock))
     rows = [(name, statistics.median(v), max(v)) for name, v in speeds.items()]
-    if hasattr(os, "getloadavg"):
+    if one_core:
+        notes.append("One core, one BLAS thread, tokens per CPU-second (--one-core).")
+        limiter.restore_original_limits()
+    elif hasattr(os, "getloadavg"):
         notes.append(f"{num_threads()} cores; load average over the last minute at the end: "
                      f"{os.getloadavg()[0]:.1f} (other processes slow every row).")
     return rows, max(rates), notes
@@ -166,8 +181,10 @@ def main(argv=None):
     parser.add_argument("--compare", action="store_true", help="add the PyTorch reference row")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--seconds", type=float, default=2.0, help="seconds per engine per round")
+    parser.add_argument("--one-core", action="store_true",
+                        help="one core, one BLAS thread, tokens per CPU-second (steady when shared)")
     args = parser.parse_args(argv)
-    rows, gflops, notes = run(args.rounds, args.seconds, args.compare)
+    rows, gflops, notes = run(args.rounds, args.seconds, args.compare, one_core=args.one_core)
     print(format_table(rows, gflops, notes))
 
 

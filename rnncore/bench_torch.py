@@ -16,7 +16,9 @@ import torch.nn.functional as F
 class TorchRNN:
     """Float32 copy of U, V, W trained with plain SGD on padded batches."""
 
-    def __init__(self, params, bptt_truncate):
+    def __init__(self, params, bptt_truncate, threads=None):
+        if threads:
+            torch.set_num_threads(threads)
         self.U, self.V, self.W = (torch.tensor(np.asarray(params[p], dtype=np.float32))
                                   for p in ("U", "V", "W"))
         self.bptt_truncate = bptt_truncate
