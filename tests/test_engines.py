@@ -197,3 +197,15 @@ def test_unknown_state_keys_are_refused(optimizer):
     model = RNNPyTensor(10, 3, optimizer=optimizer, rng=np.random.default_rng(111))
     with pytest.raises(ValueError, match="keys"):
         model.set_optimizer_state({"nonsense": np.zeros(3)})
+
+
+def test_bench_prints_one_row_per_engine_and_the_limit():
+    from rnncore import bench
+
+    rows, gflops, notes = bench.run(rounds=1, seconds=0.01, sentences=40)
+    assert [name for name, _, _ in rows] == [
+        "numpy reference, 1 sentence (float64)", "PyTensor, 1 sentence",
+        "PyTensor, batch 32", "PyTensor, batch 128"]
+    assert all(median > 0 and best >= median for _, median, best in rows) and gflops > 0
+    table = bench.format_table(rows, gflops, notes)
+    assert "matmul limit" in table and len(table.splitlines()) == len(rows) + 4 + len(notes)
