@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 INIT_STREAM, SPLIT_STREAM, BATCH_STREAM, SAMPLE_STREAM = 0, 1, 2, 3
 # A loss per word this many times that of uniform guessing (ln V) means the weights blew up.
 DIVERGENCE_FACTOR = 4.0
+# During a loss evaluation, should_stop is polled this often (seconds), between batches.
+EVAL_STOP_CHECK_S = 0.5
 
 
 @dataclass
@@ -94,11 +96,16 @@ def _eval_batches(sentences, batch_size, dtype):
             for i in range(0, len(ordered), batch_size)]
 
 
-def _mean_loss(model, batches) -> float | None:
+def _mean_loss(model, batches, between=None) -> float | None:
+    """Mean loss per word over ``batches``; ``between()`` runs after each batch (the cancel check)."""
     if not batches:
         return None
-    with np.errstate(all="ignore"):
-        total = sum(model.batch_loss(x, y, mask) for x, y, mask in batches)
+    total = 0.0
+    for x, y, mask in batches:
+        with np.errstate(all="ignore"):
+            total += model.batch_loss(x, y, mask)
+        if between is not None:
+            between()
     return total / sum(float(mask.sum()) for _, _, mask in batches)
 
 
@@ -194,8 +201,10 @@ class _Trainer:
 
     def _evaluate(self) -> None:
         st = self.state
-        train_loss = _mean_loss(self.model, self.train_eval)
-        valid_loss = _mean_loss(self.model, self.valid_eval)
+        # Measuring the loss over a large corpus takes many seconds; a cancel must not wait for it.
+        self.next_eval_check = time.monotonic() + EVAL_STOP_CHECK_S
+        train_loss = _mean_loss(self.model, self.train_eval, self._stop_if_asked_while_evaluating)
+        valid_loss = _mean_loss(self.model, self.valid_eval, self._stop_if_asked_while_evaluating)
         self._check_loss(train_loss, f"by epoch {st['epoch']}")
         history = st["loss_history"]
         history.append({"epoch": st["epoch"], "examples_seen": st["examples_seen"],
@@ -213,6 +222,19 @@ class _Trainer:
             log.info("setting learning rate to %f", st["learning_rate"])
             self._emit(self._progress("lr_halved"))
         self._checkpoint()
+
+    def _stop_if_asked_while_evaluating(self) -> None:
+        """Poll should_stop about every EVAL_STOP_CHECK_S during an evaluation.
+
+        An evaluation only reads the model, and nothing of it is kept until it ends, so stopping
+        here checkpoints the state as it was before it began: a resumed run evaluates again and
+        stays bit for bit the same. Polling by time rather than per batch keeps the number of
+        calls of a short evaluation at zero, as before.
+        """
+        now = time.monotonic()
+        if now >= self.next_eval_check:
+            self.next_eval_check = now + EVAL_STOP_CHECK_S
+            self._stop_if_asked()
 
     def _stop_if_asked(self) -> None:
         if self.should_stop is None or not self.should_stop():
@@ -285,7 +307,8 @@ def train_with_sgd(model, corpus, train_config: TrainConfig, callback=None, shou
 
     ``callback(progress)`` gets "batch" events at most every ``progress_interval`` seconds and
     every "evaluation", "lr_halved" and "finished" event. ``should_stop()`` is polled before each
-    batch; when it returns True a checkpoint is written and Cancelled raised. To resume, set the
+    batch, and about every EVAL_STOP_CHECK_S seconds between the batches of a loss evaluation;
+    when it returns True a checkpoint is written and Cancelled raised. To resume, set the
     model's parameters from the checkpoint and pass its ``state`` as ``resume_state``.
     """
     trainer = _Trainer(model, corpus, train_config, callback, should_stop, checkpoint_path,
