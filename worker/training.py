@@ -9,6 +9,7 @@ pointer to the worker's log.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import delete, select
@@ -67,6 +68,9 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     data = ensure_preprocessed(ctx.paths, corpus.id, model_config.vocabulary_size,
                                corpus.text_column, progress.preprocessing_progress,
                                progress.should_stop)
+    if len(data.vocabulary) < model_config.vocabulary_size:
+        # A corpus with fewer distinct words than asked for trains on all of them.
+        model_config = replace(model_config, vocabulary_size=len(data.vocabulary))
     checkpoint_path = ctx.paths.job_checkpoint(job_id)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint, figures = _resume_point(ctx, job_id, checkpoint_path)
