@@ -47,7 +47,12 @@ def _render_form(form, corpora: list[Corpus], status: int = 200, loose: list[str
 def new():
     """The training form."""
     corpora = _ready_corpora()
-    form = TrainForm(corpus_id=request.args.get("corpus") or (corpora[0].id if corpora else None))
+    corpus_id = request.args.get("corpus") or (corpora[0].id if corpora else None)
+    chosen = next((c for c in corpora if c.id == corpus_id), None)
+    # The vocabulary the corpus was preprocessed at: the tutorial's 8000 is more words than a
+    # small corpus has, which the form would refuse.
+    start = {"vocabulary_size": str(chosen.vocabulary_size)} if chosen else {}
+    form = TrainForm(corpus_id=corpus_id, **start)
     return _render_form(form, corpora)
 
 
