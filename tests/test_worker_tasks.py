@@ -188,7 +188,7 @@ def test_divergence_fails_with_advice(client, ready_corpus, worker_ctx):
 
 def test_a_corpus_gone_bad_fails_in_words(client, ready_corpus, worker_ctx, data_dir):
     (data_dir / "corpora" / ready_corpus["id"] / "source.csv").write_bytes(b"\x00\x01binary")
-    job_id = new_job(client, ready_corpus["id"], vocabulary_size=70)  # not preprocessed yet
+    job_id = new_job(client, ready_corpus["id"], vocabulary_size=55)  # not preprocessed yet
     assert run_training_job(worker_ctx, job_id) == "failed"
     error = client.get(f"/api/jobs/{job_id}").get_json()["error"]
     assert "binary" in error.lower() or "NUL" in error

@@ -3,42 +3,63 @@
 Views parse the request and render; these functions check the rules, write rows and files, and
 send work by task name. Files are named by ids, never by what was uploaded, and written under a
 temporary name then renamed. Each function raises ``UserError`` (or ``NotFound``) with a sentence
-a person can act on.
+a person can act on, and leaves nothing half made behind it: a refused upload leaves no file and
+no row, and work the queue could not take is taken back (see ``_send``). What a browser made
+only that browser (or the administrator) may change: see ``webapp.visitors``.
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from werkzeug.datastructures import FileStorage
 
 from rnncore.config import ModelConfig
-from rnncore.corpus import preview_csv
+from rnncore.corpus import SAMPLE_ROWS, preview_csv
 from rnncore.errors import CorpusError
 from webapp import estimate, hyperparameters, queue
 from webapp.errors import NotFound, UserError
 from webapp.extensions import db
 from webapp.hyperparameters import InvalidInput
-from webapp.records import Corpus, DataPaths, Job, TrainedModel, new_id, utcnow
+from webapp.records import (JOB_RUNNING_STATES, Corpus, DataPaths, Job, TrainedModel, new_id,
+                            storage_is_full, storage_problem, utcnow)
+from webapp.visitors import current_owner, is_admin, require_owner
+
+log = logging.getLogger(__name__)
 
 REPREPROCESSABLE = ("uploaded", "ready", "failed")
+ACTIVE_JOB_STATES = ("queued", *JOB_RUNNING_STATES)
+# Fewer sentences than this cannot teach a language model anything worth sampling.
+MIN_TRAINING_SENTENCES = 10
+_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 def paths() -> DataPaths:
     return DataPaths(current_app.config["DATA_DIR"])
 
 
-def _send(task_name: str, row, failed_values: dict) -> None:
-    """Send the task for a committed row; mark the row failed if the queue is unreachable."""
+def _send(task_name: str, row, undo) -> None:
+    """Send the task for a committed row; if the queue is unreachable, ``undo()`` and answer 503.
+
+    ``undo`` deletes the row just made, or puts an existing one back as it was, so a Redis outage
+    leaves no record that waits for a message that was never sent.
+    """
     try:
         current_app.extensions["rnnlab_queue"].send(task_name, row.id)
     except queue.QueueUnavailable as exc:
-        db.session.execute(update(type(row)).where(type(row).id == row.id).values(
-            state="failed", error=str(exc), **failed_values))
+        db.session.rollback()
+        undo()
         db.session.commit()
-        raise UserError(str(exc), status=503) from None
+        raise UserError(f"{exc} Nothing was changed.", status=503) from None
+
+
+def _delete_row(row):
+    record = type(row)
+    return lambda: db.session.execute(delete(record).where(record.id == row.id))
 
 
 def get_or_404(record, row_id: str, what: str):
@@ -61,28 +82,45 @@ def save_upload(upload: FileStorage | None, name: str | None = None) -> Corpus:
         raise UserError("Choose a CSV file to upload.", errors={"file": "no file was sent"})
     corpus_id = new_id()
     directory = paths().corpus_dir(corpus_id)
-    directory.mkdir(parents=True)
-    source = paths().corpus_source(corpus_id)
-    tmp = directory / ".upload.tmp"
     try:
-        upload.save(tmp)
-        os.replace(tmp, source)
-        if source.stat().st_size == 0:
-            raise UserError("The file is empty; upload a CSV with a header row and text rows.")
-        preview = preview_csv(source)
-    except CorpusError as exc:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise UserError(str(exc), errors={"file": str(exc)}) from None
+        preview, size = _store_upload(upload, directory, paths().corpus_source(corpus_id))
+        corpus = Corpus(id=corpus_id, name=(name or "").strip()[:120] or display_name(
+            upload.filename, "uploaded corpus"), source="upload", state="uploaded",
+            size_bytes=size, columns=list(preview.columns), text_column=preview.text_column,
+            owner=current_owner(create=True))
+        db.session.add(corpus)
+        db.session.commit()
     except BaseException:
+        db.session.rollback()
         shutil.rmtree(directory, ignore_errors=True)
         raise
-    corpus = Corpus(id=corpus_id, name=(name or "").strip()[:120] or display_name(
-        upload.filename, "uploaded corpus"), source="upload", state="uploaded",
-        size_bytes=source.stat().st_size, columns=list(preview.columns),
-        text_column=preview.text_column)
-    db.session.add(corpus)
-    db.session.commit()
     return corpus
+
+
+def _store_upload(upload: FileStorage, directory, source):
+    """Write the file into its own folder and read its preview; UserError for what is wrong."""
+    try:
+        directory.mkdir(parents=True)
+        tmp = directory / ".upload.tmp"
+        upload.save(tmp)
+        os.replace(tmp, source)
+        size = source.stat().st_size
+        if size == 0:
+            raise UserError("The file is empty; upload a CSV with a header row and text rows.",
+                            errors={"file": "the file is empty"})
+        preview = preview_csv(source, rows=SAMPLE_ROWS)
+    except CorpusError as exc:
+        raise UserError(str(exc), errors={"file": str(exc)}) from None
+    except OSError as exc:
+        log.error("could not store an upload in %s: %s", directory, exc)
+        message = storage_problem(exc, "the upload")
+        raise UserError(message, status=507 if storage_is_full(exc) else 500) from None
+    if preview.text_column is None and not any(
+            _WORD.search(cell) for row in preview.rows for cell in row):
+        message = (f"None of the file's {len(preview.columns)} columns holds text: its first rows "
+                   f"hold only numbers or symbols. Upload a CSV with a column of sentences.")
+        raise UserError(message, errors={"file": message})
+    return preview, size
 
 
 def create_sample_corpus(vocabulary_size: int = 8000) -> Corpus:
@@ -90,10 +128,10 @@ def create_sample_corpus(vocabulary_size: int = 8000) -> Corpus:
     vocabulary_size = _vocabulary_size(vocabulary_size)
     corpus = Corpus(name="Sample corpus (Python documentation)", source="sample", state="queued",
                     columns=["text"], text_column="text", vocabulary_size=vocabulary_size,
-                    message="Waiting for a worker")
+                    message="Waiting for a worker", owner=current_owner(create=True))
     db.session.add(corpus)
     db.session.commit()
-    _send(queue.PREPROCESS_CORPUS, corpus, {"message": None})
+    _send(queue.PREPROCESS_CORPUS, corpus, _delete_row(corpus))
     return corpus
 
 
@@ -108,12 +146,17 @@ def _vocabulary_size(value) -> int:
 def request_preprocessing(corpus_id: str, column: str | None, vocabulary_size) -> Corpus:
     """Queue (again) the preprocessing of a corpus with this column and vocabulary size."""
     corpus = get_or_404(Corpus, corpus_id, "corpus")
+    require_owner(corpus, "corpus", "preprocess")
     vocabulary_size = _vocabulary_size(vocabulary_size)
     column = column or corpus.text_column
     if column not in (corpus.columns or []):
-        message = (f"The file has no column {column!r}; choose one of: "
-                   f"{', '.join(corpus.columns or [])}.")
+        choices = ", ".join(repr(c) for c in corpus.columns or [])
+        message = (f"Choose which column holds the text; the file's columns are: {choices}."
+                   if not column else f"The file has no column {column!r}; choose one of: "
+                   f"{choices}.")
         raise UserError(message, errors={"column": message})
+    before = {k: getattr(corpus, k) for k in ("state", "text_column", "vocabulary_size", "report",
+                                              "error", "fraction_done", "message")}
     result = db.session.execute(update(Corpus).where(
         Corpus.id == corpus.id, Corpus.state.in_(REPREPROCESSABLE)).values(
         state="queued", text_column=column, vocabulary_size=vocabulary_size, report=None,
@@ -123,7 +166,8 @@ def request_preprocessing(corpus_id: str, column: str | None, vocabulary_size) -
         raise UserError("This corpus is being preprocessed already; wait for it to finish.",
                         status=409)
     db.session.refresh(corpus)
-    _send(queue.PREPROCESS_CORPUS, corpus, {"message": None})
+    _send(queue.PREPROCESS_CORPUS, corpus, lambda: db.session.execute(update(Corpus).where(
+        Corpus.id == corpus.id, Corpus.state == "queued").values(**before)))
     return corpus
 
 
@@ -156,6 +200,26 @@ def plan_job(corpus: Corpus, values: dict):
     return model_config, train_config, guess
 
 
+def _check_corpus_fits(report: dict, vocabulary_size: int) -> None:
+    """Refuse a corpus too small to train on, or smaller than the vocabulary asked for."""
+    sentences = int(report.get("sentences") or 0)
+    if report and sentences < MIN_TRAINING_SENTENCES:
+        raise InvalidInput({"corpus_id": (
+            f"this corpus has only {sentences} sentence{'s' if sentences != 1 else ''}; a "
+            f"language model needs at least {MIN_TRAINING_SENTENCES} to learn anything. Upload "
+            f"more text")})
+    unique = int(report.get("unique_words") or 0)
+    # Every different word (the two sentence markers included) plus UNKNOWN_TOKEN.
+    most = unique + 1
+    if unique and vocabulary_size > most:
+        smallest = hyperparameters.FIELDS_BY_NAME["vocabulary_size"].lo
+        advice = (f"choose a vocabulary size of at most {most:,}" if most >= smallest else
+                  "upload a larger corpus")
+        raise InvalidInput({"vocabulary_size": (
+            f"this corpus has only {unique - 2:,} different words, so a vocabulary can hold at "
+            f"most {most:,} (with the sentence markers and UNKNOWN_TOKEN); {advice}")})
+
+
 def create_job(corpus_id: str, values: dict) -> Job:
     """Queue a training job on a preprocessed corpus."""
     corpus = get_or_404(Corpus, corpus_id, "corpus")
@@ -164,20 +228,42 @@ def create_job(corpus_id: str, values: dict) -> Job:
                         status=409, errors={"corpus_id": "not preprocessed yet"})
     try:
         model_config, train_config, guess = plan_job(corpus, values)
+        _check_corpus_fits(corpus.report or {}, model_config.vocabulary_size)
     except InvalidInput as exc:
         raise UserError("Some settings are out of range: " + str(exc), errors=exc.errors) from None
+    owner = current_owner(create=True)
     job = Job(corpus_id=corpus.id, state="queued", model_config=model_config.to_dict(),
               train_config=train_config.to_dict(), message="Waiting for a worker",
-              estimated_epoch_seconds=guess["epoch_seconds"])
+              estimated_epoch_seconds=guess["epoch_seconds"], owner=owner)
     db.session.add(job)
+    # Counted after the insert, inside its transaction: two requests at once cannot both slip
+    # under the limit (the second insert waits for the first to commit).
+    db.session.flush()
+    _check_active_limit(owner)
     db.session.commit()
-    _send(queue.TRAIN_MODEL, job, {"message": None, "finished_at": utcnow()})
+    _send(queue.TRAIN_MODEL, job, _delete_row(job))
     return job
+
+
+def _check_active_limit(owner: str) -> None:
+    limit = int(current_app.config.get("MAX_ACTIVE_JOBS_PER_VISITOR") or 0)
+    if not limit or is_admin():
+        return
+    active = db.session.scalar(select(func.count()).select_from(Job).where(
+        Job.owner == owner, Job.state.in_(ACTIVE_JOB_STATES)))
+    if active > limit:
+        db.session.rollback()
+        raise UserError(
+            f"You already have {active - 1} training jobs queued or running, and one browser may "
+            f"have at most {limit} at once. Wait for one to finish, or cancel one, then start "
+            f"this one.",
+            status=429, errors={"corpus_id": f"at most {limit} jobs at once"})
 
 
 def cancel_job(job_id: str) -> Job:
     """Cancel a queued job at once, or ask the worker running it to stop."""
     job = get_or_404(Job, job_id, "job")
+    require_owner(job, "job", "cancel")
     now = utcnow()
     queued = db.session.execute(update(Job).where(Job.id == job.id, Job.state == "queued").values(
         state="cancelled", cancel_requested=True, finished_at=now, message="Cancelled before it "
@@ -207,6 +293,7 @@ def queue_position(job: Job) -> int | None:
 def delete_model(model_id: str) -> None:
     """Delete a model's row, its file and its cached copy."""
     model = get_or_404(TrainedModel, model_id, "model")
+    require_owner(model, "model", "delete")
     db.session.delete(model)
     db.session.commit()
     paths().model_file(model.id).unlink(missing_ok=True)

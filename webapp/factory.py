@@ -12,11 +12,13 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, render_template, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from webapp.errors import UserError
 from webapp.extensions import csrf, db
+from webapp.limits import breach_message, init_limits
 from webapp.playground import ModelCache
 from webapp.queue import TaskQueue
 from webapp.records import configure_engine, create_schema, engine_options
@@ -38,6 +40,14 @@ def _config_from_settings() -> dict:
         "VISIBILITY_TIMEOUT_S": settings.visibility_timeout_s,
         "MODEL_CACHE_SIZE": settings.model_cache_size,
         "WTF_CSRF_TIME_LIMIT": None,  # a token lives as long as the session
+        # Lax: the session cookie (and so ownership, see webapp.visitors) never rides along on a
+        # cross-site POST, on top of the CSRF checks.
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "MAX_ACTIVE_JOBS_PER_VISITOR": settings.max_active_jobs_per_visitor,
+        "ADMIN_TOKEN": settings.admin_token,
+        "UPLOAD_RATE_LIMIT": settings.upload_rate_limit,
+        "JOB_RATE_LIMIT": settings.job_rate_limit,
+        "PLAYGROUND_RATE_LIMIT": settings.playground_rate_limit,
     }
 
 
@@ -79,6 +89,7 @@ def build_app(test_config: dict | None = None) -> Flask:
                                                app.config["VISIBILITY_TIMEOUT_S"])
     app.extensions["rnnlab_models"] = ModelCache(app.config["MODEL_CACHE_SIZE"])
     _register_blueprints(app)
+    init_limits(app)
     _register_error_handlers(app)
     app.after_request(_security_headers)
     app.jinja_env.globals["max_upload_mb"] = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
@@ -126,6 +137,10 @@ def _register_error_handlers(app: Flask) -> None:
         limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
         return _error(413, f"The upload is larger than the {limit} MB limit. Upload a smaller "
                            f"file, or ask the administrator to raise MAX_UPLOAD_MB.")
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(exc: RateLimitExceeded):
+        return _error(429, breach_message(app.extensions["rnnlab_limiter"], exc))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

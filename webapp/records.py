@@ -14,6 +14,7 @@ write at the same time; ``DATABASE_URL`` switches to PostgreSQL, which needs nei
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import re
@@ -23,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text,
-                        create_engine, event)
+                        create_engine, event, inspect, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -77,6 +78,29 @@ class DataPaths:
         return self.root / "models" / f"{check_id(model_id)}.npz"
 
 
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_FORBIDDEN = (errno.EACCES, errno.EPERM, errno.EROFS)
+_IN_THE_WAY = (errno.ENOTDIR, errno.EEXIST, errno.EISDIR)
+
+
+def storage_problem(exc: OSError, what: str) -> str:
+    """Why ``what`` could not be written, in words for the person who asked (no server paths)."""
+    if exc.errno in _FULL:
+        return (f"The server's disk is full, so {what} could not be saved. Free some space (or "
+                f"ask the administrator to) and try again.")
+    if exc.errno in _FORBIDDEN:
+        return (f"The server may not write to its data folder, so {what} could not be saved. "
+                f"The administrator should check the folder's permissions.")
+    if exc.errno in _IN_THE_WAY:
+        return (f"The server's data folder is damaged (a file stands where a folder should be), "
+                f"so {what} could not be saved. The administrator should check the data folder.")
+    return f"The server could not save {what} ({exc.strerror or type(exc).__name__})."
+
+
+def storage_is_full(exc: OSError) -> bool:
+    return exc.errno in _FULL
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -104,6 +128,7 @@ class Corpus(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)  # see webapp.visitors
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -126,6 +151,8 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     estimated_epoch_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The browser session that started the job (a hash; see webapp.visitors); None: admin only.
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     # Latest progress, overwritten about once a second by the worker.
     fraction_done: Mapped[float] = mapped_column(Float, default=0.0)
     epoch: Mapped[int] = mapped_column(Integer, default=0)
@@ -180,6 +207,7 @@ class TrainedModel(Base):
     valid_perplexity: Mapped[float | None] = mapped_column(Float, nullable=True)
     tokens_seen: Mapped[int] = mapped_column(Integer, default=0)
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the job's owner
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
@@ -227,3 +255,27 @@ def create_schema(engine: Engine, data_dir: Path) -> None:
     """Create missing tables; a lock file keeps several processes starting at once from racing."""
     with _file_lock(Path(data_dir) / ".schema.lock"):
         Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the nullable columns a newer version defines to tables an older one created.
+
+    The only schema changes so far are such additions (``owner``), so this stands in for a
+    migration tool: existing rows get NULL, which every reader accepts.
+    """
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(f"cannot add the required column {table.name}.{column.name}"
+                                       f" to an existing database; migrate it by hand")
+                kind = column.type.compile(dialect=engine.dialect)
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
+                                        f'{kind}'))
+            for index in table.indexes:
+                index.create(connection, checkfirst=True)

@@ -18,6 +18,11 @@ so that the worker may import it (see ``webapp.records`` for why that single cro
 | RNNLAB_WEB_WORKERS | 2 | gunicorn worker processes |
 | RNNLAB_MODEL_CACHE_SIZE | 4 | models each web process keeps loaded for the playground |
 | RNNLAB_STALE_AFTER_S | 60 | a running job whose worker sent no heartbeat this long is taken over |
+| RNNLAB_MAX_ACTIVE_JOBS_PER_VISITOR | 3 | queued or running jobs one browser session may have |
+| RNNLAB_ADMIN_TOKEN | (unset) | sent as X-Admin-Token, may cancel and delete anyone's work |
+| RNNLAB_UPLOAD_RATE_LIMIT | 20 per hour | uploads (and sample corpora) per client address; "off" |
+| RNNLAB_JOB_RATE_LIMIT | 30 per hour | training jobs started per client address; "off" |
+| RNNLAB_PLAYGROUND_RATE_LIMIT | 120 per minute | generate / next words / score per address; "off" |
 """
 from __future__ import annotations
 
@@ -47,6 +52,11 @@ class Settings:
     web_workers: int
     model_cache_size: int
     stale_after_s: int
+    max_active_jobs_per_visitor: int = 3
+    admin_token: str | None = None  # None: nobody may act on others' work
+    upload_rate_limit: str | None = "20 per hour"  # None: no limit
+    job_rate_limit: str | None = "30 per hour"
+    playground_rate_limit: str | None = "120 per minute"
 
     @property
     def redis_dir(self) -> Path:
@@ -76,6 +86,29 @@ def _int(environ: Mapping[str, str], name: str, default: int, lo: int, hi: int) 
     return value
 
 
+def _rate_limit(environ: Mapping[str, str], name: str, default: str) -> str | None:
+    """A Flask-Limiter rate such as "20 per hour" or "5/minute; 100/day"; None for "off"."""
+    raw = environ.get(name, "").strip() or default
+    if raw.lower() in ("off", "none", "0"):
+        return None
+    from limits import parse_many  # Flask-free; imported here so the worker never loads it
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a rate such as '20 per hour' or '5/minute', or "
+                            f"'off'; not {raw!r}") from None
+    return raw
+
+
+def _admin_token(environ: Mapping[str, str]) -> str | None:
+    token = environ.get("RNNLAB_ADMIN_TOKEN", "").strip()
+    if token and len(token) < 16:
+        raise SettingsError("RNNLAB_ADMIN_TOKEN must be at least 16 characters long (a short "
+                            "token can be guessed); e.g. the output of `openssl rand -hex 16`")
+    return token or None
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``environ`` (``os.environ`` when None); relative paths use the cwd."""
     env = os.environ if environ is None else environ
@@ -99,4 +132,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         model_cache_size=_int(env, "RNNLAB_MODEL_CACHE_SIZE", 4, 1, 1000),
         # Above the worker's heartbeat interval (5 s) with room for a busy database.
         stale_after_s=_int(env, "RNNLAB_STALE_AFTER_S", 60, 10, 86400),
+        max_active_jobs_per_visitor=_int(env, "RNNLAB_MAX_ACTIVE_JOBS_PER_VISITOR", 3, 1, 1000),
+        admin_token=_admin_token(env),
+        upload_rate_limit=_rate_limit(env, "RNNLAB_UPLOAD_RATE_LIMIT", "20 per hour"),
+        job_rate_limit=_rate_limit(env, "RNNLAB_JOB_RATE_LIMIT", "30 per hour"),
+        playground_rate_limit=_rate_limit(env, "RNNLAB_PLAYGROUND_RATE_LIMIT", "120 per minute"),
     )

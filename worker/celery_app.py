@@ -28,6 +28,9 @@ def make_celery(settings: Settings) -> Celery:
         # then resumes the job from its checkpoint or gives up after a few attempts.
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # When Redis goes away mid-run, keep training: the job's state and progress live in the
+        # database, and the message Redis hands out again later finds the job held or done.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_concurrency=settings.worker_concurrency,
         task_time_limit=settings.train_time_limit_s,
         task_soft_time_limit=settings.train_soft_time_limit_s,

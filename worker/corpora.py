@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from rnncore.errors import Cancelled, CorpusError
 from rnncore.preprocess import PreprocessedCorpus, preprocess_csv
 from rnncore.sample_corpus import write_sample_corpus
-from webapp.records import Corpus, DataPaths, utcnow
+from webapp.records import Corpus, DataPaths, storage_problem, utcnow
 from worker.claims import Heartbeat, claim, guarded_update
 from worker.context import WorkerContext
 
@@ -92,6 +92,12 @@ def run_preprocessing(ctx: WorkerContext, corpus_id: str) -> str:
         except CorpusError as exc:
             guarded_update(ctx.session_factory, Corpus, corpus_id, token, state="failed",
                            error=str(exc), message=None, updated_at=utcnow())
+            return "failed"
+        except OSError as exc:  # disk full, data folder not writable
+            log.error("corpus %s could not be written: %s", corpus_id, exc)
+            guarded_update(ctx.session_factory, Corpus, corpus_id, token, state="failed",
+                           error=storage_problem(exc, "the preprocessed corpus"), message=None,
+                           updated_at=utcnow())
             return "failed"
         except Exception as exc:
             log.exception("preprocessing corpus %s failed", corpus_id)

@@ -18,7 +18,7 @@ from rnncore.checkpoint import load_checkpoint, save_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
 from rnncore.train import build_model, train_with_sgd
-from webapp.records import Corpus, Job, JobEvent, TrainedModel, utcnow
+from webapp.records import Corpus, Job, JobEvent, TrainedModel, storage_problem, utcnow
 from worker.claims import Heartbeat, claim, guarded_update, seconds_until_stale
 from worker.context import WorkerContext
 from worker.corpora import ensure_preprocessed
@@ -46,6 +46,10 @@ def run_training_job(ctx: WorkerContext, job_id: str) -> str:
             outcome = "lost" if progress.claim_lost else "cancelled"
         except (RnnCoreError, ValueError) as exc:
             outcome = _fail(ctx, job_id, token, str(exc))
+        except OSError as exc:  # disk full, data folder not writable: the last checkpoint stays
+            log.error("training job %s could not write its files: %s", job_id, exc)
+            outcome = _fail(ctx, job_id, token, storage_problem(exc, "the training's files") +
+                            " The last checkpoint is kept.")
         except SoftTimeLimitExceeded:
             outcome = _fail(ctx, job_id, token, "Training ran past the server's time limit and was "
                             "stopped. Choose fewer epochs or a smaller model.")
@@ -69,17 +73,25 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
                                corpus.text_column, progress.preprocessing_progress,
                                progress.should_stop)
     if len(data.vocabulary) < model_config.vocabulary_size:
+        raise ValueError(f"The corpus has only {len(data.vocabulary):,} different words (with "
+                         f"the markers and UNKNOWN_TOKEN), fewer than the vocabulary size "
+                         f"{model_config.vocabulary_size:,}; choose a vocabulary size of at most "
+                         f"{len(data.vocabulary):,}.")
+    if len(data.vocabulary) < model_config.vocabulary_size:
         # A corpus with fewer distinct words than asked for trains on all of them.
         model_config = replace(model_config, vocabulary_size=len(data.vocabulary))
     checkpoint_path = ctx.paths.job_checkpoint(job_id)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint, figures = _resume_point(ctx, job_id, checkpoint_path)
+    resumed = (f" (resumed from epoch {checkpoint.state.get('epoch', 0)}, batch "
+               f"{checkpoint.state.get('batch_index', 0)}, after its worker stopped)"
+               if checkpoint else "")
     progress.phase("training", "Resuming from the last checkpoint" if checkpoint else
                    "Building the model", **figures)
     model = build_model(model_config, train_config)
     if checkpoint is not None:
         model.set_params(checkpoint.params)
-    progress.phase("training", "Training")
+    progress.phase("training", "Training" + resumed)
     result = train_with_sgd(model, data, train_config, callback=progress,
                             should_stop=progress.should_stop, checkpoint_path=checkpoint_path,
                             resume_state=checkpoint.state if checkpoint else None)
@@ -102,8 +114,13 @@ def _resume_point(ctx: WorkerContext, job_id: str, checkpoint_path):
                                                JobEvent.examples_seen > seen))
         last = session.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(
             JobEvent.id.desc()).limit(1)).first()
-    if last is not None:
-        start = {k: getattr(last, k) for k in start}
+        if last is not None:
+            start = {k: getattr(last, k) for k in start}
+        # The history says where the run picked up again (the job page and API show it).
+        session.add(JobEvent(job_id=job_id, event="resumed", epoch=int(checkpoint.state.get(
+            "epoch", 0)), examples_seen=seen, tokens_seen=int(checkpoint.state.get(
+            "tokens_seen", 0)), fraction_done=start["fraction_done"],
+            learning_rate=checkpoint.state.get("learning_rate")))
     log.info("job %s resumes from its checkpoint after %d examples", job_id, seen)
     return checkpoint, start
 
@@ -127,7 +144,7 @@ def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, res
                 train_loss=finite(result.train_loss), valid_loss=finite(result.valid_loss),
                 valid_perplexity=finite(result.valid_perplexity),
                 tokens_seen=int(result.state.get("tokens_seen", 0)),
-                size_bytes=model_path.stat().st_size))
+                size_bytes=model_path.stat().st_size, owner=job.owner))
         fresh.state, fresh.message, fresh.finished_at = "finished", "Finished", utcnow()
         fresh.fraction_done, fresh.eta_seconds = 1.0, 0.0
     ctx.paths.job_checkpoint(job.id).unlink(missing_ok=True)
