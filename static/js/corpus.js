@@ -1,7 +1,11 @@
-// Corpus page: follows preprocessing until the report is ready, and draws the length histogram.
-import { getJSON, setState } from "./dom.js";
+// Corpus page: follows preprocessing (bar, percentage, time left) until the report is ready,
+// then reloads to show it; draws the sentence-length histogram.
+import { getJSON, setState, setText } from "./dom.js";
+import { RateEstimate, showProgress } from "./progress.js";
+import { chartColors } from "./charts.js";
 
 const live = document.getElementById("corpus-live");
+const rate = new RateEstimate();
 
 async function poll() {
   try {
@@ -11,10 +15,14 @@ async function poll() {
       return;
     }
     setState(document.getElementById("corpus-state"), corpus.state);
-    const bar = document.getElementById("corpus-progress");
-    if (bar) bar.value = corpus.fraction_done || 0;
-    const message = document.getElementById("corpus-message");
-    if (message) message.textContent = corpus.message || "Waiting for a worker";
+    const fraction = corpus.fraction_done || 0;
+    const left = corpus.state === "preprocessing" ? rate.secondsLeft(fraction) : null;
+    showProgress({
+      bar: document.getElementById("corpus-progress"),
+      percent: document.getElementById("corpus-percent"),
+      eta: document.getElementById("corpus-eta"),
+    }, fraction, left);
+    setText("corpus-message", corpus.message || "Waiting for a worker");
   } catch (_) {
     // Try again on the next tick.
   }
@@ -30,7 +38,7 @@ function drawHistogram() {
     type: "bar",
     data: {
       labels: bins.map((b) => (b.lo === b.hi ? `${b.lo}` : `${b.lo}–${b.hi}`)),
-      datasets: [{ label: "sentences", data: bins.map((b) => b.count), backgroundColor: "#4f7cac" }],
+      datasets: [{ label: "sentences", data: bins.map((b) => b.count), backgroundColor: chartColors.bars }],
     },
     options: {
       animation: false,

@@ -53,25 +53,6 @@ export async function postJSON(url, body = {}) {
   }));
 }
 
-export function formatNumber(value, digits = 0) {
-  if (value === null || value === undefined || Number.isNaN(value)) return "–";
-  return Number(value).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-export function describeSeconds(seconds) {
-  if (seconds === null || seconds === undefined) return "";
-  if (seconds < 60) {
-    const whole = Math.max(1, Math.round(seconds));
-    return `about ${whole} second${whole === 1 ? "" : "s"}`;
-  }
-  if (seconds < 3600) {
-    const minutes = Math.round(seconds / 60);
-    return `about ${minutes} minute${minutes === 1 ? "" : "s"}`;
-  }
-  if (seconds < 172800) return `about ${(seconds / 3600).toFixed(1)} hours`;
-  return `about ${(seconds / 86400).toFixed(1)} days`;
-}
-
 export const FINAL_STATES = ["finished", "failed", "cancelled"];
 
 export function setState(node, state) {

@@ -1,5 +1,7 @@
-// Home page: keeps the progress bars and states of unfinished jobs current.
-import { describeSeconds, FINAL_STATES, formatNumber, getJSON, setState } from "./dom.js";
+// Home page: keeps the progress bars, times left and states of unfinished jobs current.
+import { FINAL_STATES, getJSON, setState } from "./dom.js";
+import { formatMarked, formatNumber } from "./format.js";
+import { showProgress } from "./progress.js";
 
 const table = document.getElementById("jobs");
 
@@ -10,10 +12,8 @@ function update(job) {
   setState(row.querySelector(".state"), job.state);
   const queue = row.querySelector(".queue");
   if (queue) queue.textContent = job.queue_position ? `#${job.queue_position} in queue` : "";
-  const bar = row.querySelector("progress");
-  bar.value = job.fraction_done || 0;
-  bar.textContent = `${Math.round((job.fraction_done || 0) * 100)}%`;
-  row.querySelector(".eta").textContent = job.state === "training" ? describeSeconds(job.eta_seconds) : "";
+  showProgress({ bar: row.querySelector("progress"), eta: row.querySelector(".eta") },
+    job.fraction_done, job.state === "training" ? job.eta_seconds : null);
   row.querySelector(".loss").textContent =
     `${formatNumber(job.train_loss, 3)} / ${formatNumber(job.valid_loss, 3)}`;
 }
@@ -30,4 +30,5 @@ async function poll() {
   setTimeout(poll, 2000);
 }
 
+formatMarked();
 if (table) setTimeout(poll, 1000);

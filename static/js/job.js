@@ -1,6 +1,9 @@
 // Job page: polls the job about once a second, draws the loss curve with the learning-rate
 // halvings marked, lists the samples of each evaluation, and cancels through the API.
-import { describeSeconds, el, FINAL_STATES, formatNumber, getJSON, postJSON, setState, setText } from "./dom.js";
+import { el, FINAL_STATES, getJSON, postJSON, setState, setText } from "./dom.js";
+import { formatNumber } from "./format.js";
+import { RateEstimate, showProgress } from "./progress.js";
+import { chartColors } from "./charts.js";
 
 const root = document.getElementById("job");
 let job = JSON.parse(document.getElementById("job-data").textContent);
@@ -8,6 +11,7 @@ let lastEvent = 0;
 const halvings = [];
 const series = { running: [], train: [], valid: [] };
 let chart = null;
+const preprocessingRate = new RateEstimate();
 
 function epochOf(event) {
   return (event.fraction_done || 0) * (job.nepoch || 1);
@@ -19,7 +23,7 @@ const halvingLines = {
   afterDatasetsDraw(c) {
     const { ctx, chartArea, scales } = c;
     ctx.save();
-    ctx.strokeStyle = "#b35c00";
+    ctx.strokeStyle = chartColors.halving;
     ctx.setLineDash([5, 4]);
     for (const x of halvings) {
       const px = scales.x.getPixelForValue(x);
@@ -39,16 +43,14 @@ function makeChart() {
     type: "line",
     data: {
       datasets: [
-        { label: "training (running, this epoch)", data: series.running, borderColor: "#9db4cc", pointRadius: 0, borderWidth: 1 },
-        { label: "training", data: series.train, borderColor: "#1f5a99", pointRadius: 3 },
-        { label: "validation", data: series.valid, borderColor: "#c0392b", pointRadius: 3 },
+        { label: "training (running, this epoch)", data: series.running, borderColor: chartColors.running, backgroundColor: chartColors.running, pointRadius: 0, borderWidth: 1 },
+        { label: "training", data: series.train, borderColor: chartColors.train, backgroundColor: chartColors.train, pointRadius: 3 },
+        { label: "validation", data: series.valid, borderColor: chartColors.valid, backgroundColor: chartColors.valid, pointRadius: 3 },
       ],
     },
     options: {
-      animation: false,
-      maintainAspectRatio: false,
       parsing: false,
-      scales: { x: { type: "linear", min: 0, title: { display: true, text: "epoch" } },
+      scales: { x: { type: "linear", min: 0, max: job.nepoch || undefined, title: { display: true, text: "epoch" } },
                 y: { title: { display: true, text: "loss per word" } } },
     },
     plugins: [halvingLines],
@@ -81,16 +83,21 @@ function show(data) {
   setState(document.getElementById("job-state"), job.state);
   setText("job-queue", job.queue_position ? `number ${job.queue_position} in the queue` : "");
   setText("job-message", job.message);
-  const bar = document.getElementById("job-progress");
-  bar.value = job.fraction_done || 0;
-  setText("job-percent", `${((job.fraction_done || 0) * 100).toFixed(1)}%`);
-  setText("job-eta", job.state === "training" && job.eta_seconds !== null ? `${describeSeconds(job.eta_seconds)} left` : "");
+  let left = null;
+  if (job.state === "training") left = job.eta_seconds;
+  else if (job.state === "preprocessing") left = preprocessingRate.secondsLeft(job.fraction_done || 0);
+  showProgress({
+    bar: document.getElementById("job-progress"),
+    percent: document.getElementById("job-percent"),
+    eta: document.getElementById("job-eta"),
+  }, job.fraction_done, left);
   setText("job-epoch", `${job.epoch} / ${job.nepoch}`);
   setText("job-speed", formatNumber(job.tokens_per_second));
   setText("job-train-loss", formatNumber(job.train_loss, 4));
   setText("job-valid-loss", formatNumber(job.valid_loss, 4));
   setText("job-perplexity", formatNumber(job.valid_perplexity, 1));
   setText("job-lr", job.learning_rate === null ? "–" : String(job.learning_rate));
+  if (job.cancel_requested && !FINAL_STATES.includes(job.state)) setText("job-message", "Stopping…");
   const error = document.getElementById("job-error");
   error.hidden = !job.error;
   error.textContent = job.error || "";

@@ -1,6 +1,9 @@
 // Playground: answers the three forms through the JSON API and draws the answers with DOM nodes
 // (textContent only: generated words are text, never markup), plus a bar chart of next words.
-import { clear, el, formatNumber, postJSON } from "./dom.js";
+// While a question is out, its answer area is aria-busy with a spinner; the page stays usable.
+import { clear, el, postJSON } from "./dom.js";
+import { formatNumber } from "./format.js";
+import { chartColors } from "./charts.js";
 
 const root = document.getElementById("playground");
 let nextChart = null;
@@ -23,17 +26,17 @@ const render = {
   },
   "next-words"(result) {
     drawNextWords(result.candidates);
-    const rows = result.candidates.map((c) => el("tr", {}, [el("td", { text: c.word }), el("td", { className: "num", text: c.probability.toFixed(4) })]));
+    const rows = result.candidates.map((c) => el("tr", {}, [el("td", { text: c.word }), el("td", { className: "num", text: formatNumber(c.probability, 4) })]));
     const head = el("thead", {}, [el("tr", {}, [el("th", { text: "Next word" }), el("th", { text: "Probability" })])]);
     return [...prefixTokens(result), el("table", { className: "compact" }, [head, el("tbody", {}, rows)])];
   },
   score(result) {
     const items = result.ranked.map((r) => el("li", {}, [
       el("p", { text: r.text }),
-      el("p", { className: "hint", text: `log-probability ${r.log_probability.toFixed(2)}, perplexity ${formatNumber(r.perplexity, 1)}` }),
+      el("p", { className: "hint", text: `log-probability ${formatNumber(r.log_probability, 2)}, perplexity ${formatNumber(r.perplexity, 1)}` }),
       el("p", { className: "surprisal" }, r.surprisal.flatMap((w) => [
-        el("span", { className: w.unknown ? "token unknown" : "token", attrs: { title: `${w.bits.toFixed(2)} bits` } },
-          [w.word, " ", el("sub", { text: w.bits.toFixed(1) })]), " "])),
+        el("span", { className: w.unknown ? "token unknown" : "token", attrs: { title: `${formatNumber(w.bits, 2)} bits` } },
+          [w.word, " ", el("sub", { text: formatNumber(w.bits, 1) })]), " "])),
     ]));
     return [el("ol", { className: "ranked" }, items)];
   },
@@ -43,7 +46,7 @@ function drawNextWords(candidates) {
   const canvas = document.getElementById("next-chart");
   if (!canvas || !window.Chart) return;
   document.getElementById("next-chart-box").hidden = false;
-  const data = { labels: candidates.map((c) => c.word), datasets: [{ label: "probability", data: candidates.map((c) => c.probability), backgroundColor: "#4f7cac" }] };
+  const data = { labels: candidates.map((c) => c.word), datasets: [{ label: "probability", data: candidates.map((c) => c.probability), backgroundColor: chartColors.bars }] };
   if (nextChart) {
     nextChart.data = data;
     nextChart.update();
@@ -52,7 +55,7 @@ function drawNextWords(candidates) {
   nextChart = new window.Chart(canvas, {
     type: "bar",
     data,
-    options: { animation: false, maintainAspectRatio: false, indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true } } },
+    options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true } } },
   });
 }
 
@@ -63,8 +66,15 @@ for (const form of root.querySelectorAll("form[data-question]")) {
     const output = document.getElementById(`result-${question}`);
     const body = {};
     for (const [name, value] of new FormData(form)) if (name !== "csrf_token") body[name] = value;
+    // One question per form at a time. The button is marked, not disabled, so that keyboard
+    // focus stays on it.
+    if (form.getAttribute("aria-busy") === "true") return;
     const button = form.querySelector("button");
-    button.disabled = true;
+    const spinner = el("span", { className: "spinner", text: "Working…", attrs: { role: "status" } });
+    form.setAttribute("aria-busy", "true");
+    button.setAttribute("aria-disabled", "true");
+    button.after(spinner);
+    output.setAttribute("aria-busy", "true");
     try {
       const result = await postJSON(`${root.dataset.api}/${question}`, body);
       clear(output);
@@ -73,7 +83,10 @@ for (const form of root.querySelectorAll("form[data-question]")) {
       clear(output);
       output.append(el("p", { className: "error-message", text: error.message }));
     } finally {
-      button.disabled = false;
+      output.setAttribute("aria-busy", "false");
+      form.setAttribute("aria-busy", "false");
+      spinner.remove();
+      button.removeAttribute("aria-disabled");
     }
   });
 }

@@ -1,0 +1,18 @@
+// Chart.js settings shared by every chart: the page's font, text dark enough to read (WCAG AA on
+// white), no animation (the job page redraws about once a second), and the site's colours.
+export const chartColors = {
+  bars: "#4f7cac",
+  running: "#8aa4c0",
+  train: "#1f5a99",
+  valid: "#c0392b",
+  halving: "#9a5000",
+};
+
+if (window.Chart) {
+  const defaults = window.Chart.defaults;
+  defaults.color = "#3b4754";
+  defaults.font.family = getComputedStyle(document.body).fontFamily;
+  defaults.font.size = 13;
+  defaults.animation = false;
+  defaults.maintainAspectRatio = false;
+}
