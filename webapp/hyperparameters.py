@@ -86,7 +86,7 @@ def coerce(field: Field, raw) -> object:
         raise ValueError("a number is required")
     try:
         value = field.kind(raw) if not isinstance(raw, str) else field.kind(raw.strip())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         kind = "a whole number" if field.kind is int else "a number"
         raise ValueError(f"must be {kind}, not {raw!r}") from None
     if field.kind is int and isinstance(raw, float) and raw != int(raw):

@@ -64,7 +64,7 @@ def _number(data: dict, name: str, kind, default, lo, hi):
         value = kind(raw.strip() if isinstance(raw, str) else raw)
         if kind is int and isinstance(raw, float) and raw != int(raw):
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"{name} must be a number.", errors={name: "must be a number"}) from None
     if not lo <= value <= hi:
         message = f"must be between {lo:g} and {hi:g}"
