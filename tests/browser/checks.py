@@ -115,10 +115,16 @@ def horizontal_overflow(page) -> dict:
 
 
 def first_contentful_paint(page) -> float | None:
-    return page.evaluate("""() => {
-      const entry = performance.getEntriesByType("paint").find((e) => e.name === "first-contentful-paint");
-      return entry ? entry.startTime : null;
-    }""")
+    """Milliseconds from navigation to the first text or image painted (None: none in 5 s).
+    A light page can finish loading before its first frame, so this waits for the entry."""
+    return page.evaluate("""() => new Promise((done) => {
+      const observer = new PerformanceObserver((list) => {
+        const entry = list.getEntries().find((e) => e.name === "first-contentful-paint");
+        if (entry) { observer.disconnect(); done(entry.startTime); }
+      });
+      observer.observe({ type: "paint", buffered: true });
+      setTimeout(() => done(null), 5000);
+    })""")
 
 
 # A chart's datasets: how many points each holds, and how many of them Chart.js placed inside

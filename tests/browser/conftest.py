@@ -45,6 +45,8 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM.exists(), "The browser tests need Debian's chromium: run `make install-browser`."
+    for old in SCREENSHOTS.glob("failed-*.png"):  # from an earlier run; this run makes its own
+        old.unlink()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                              args=CHROMIUM_ARGS)
@@ -86,6 +88,24 @@ def visitor(browser, stack, tmp_path_factory) -> dict:
     made["storage_state"] = context.storage_state()
     context.close()
     return made
+
+
+@pytest.fixture(scope="session")
+def every_page(visitor) -> dict[str, str]:
+    """Each kind of page, by a short name, with the path that shows it filled in."""
+    return {
+        "home": "/",
+        "upload": "/corpora/upload",
+        "corpus-uploaded": visitor["uploaded"]["url"],
+        "corpus-report": visitor["ready"]["url"],
+        "train-form": f"/jobs/new?corpus={visitor['ready']['id']}",
+        "job": visitor["job"]["url"],
+        "playground": visitor["model"]["url"],
+        "not-found": "/corpora/no-such-corpus",
+    }
+
+
+NOT_FOUND = r"/corpora/no-such-corpus"  # every_page's error page: its 404 is expected
 
 
 class Watcher:

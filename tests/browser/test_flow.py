@@ -18,8 +18,9 @@ from .conftest import shoot
 
 pytestmark = pytest.mark.browser
 
-# Small enough to finish in 10-30 s on two shared cores, long enough to watch it move.
-SMALL = {"Vocabulary size": "500", "Hidden size": "16", "Epochs": "24", "Evaluate every": "3",
+# Small enough to finish in 5-45 s on two shared cores (30,000 to 200,000 words a second),
+# long enough to watch the page move a few times.
+SMALL = {"Vocabulary size": "500", "Hidden size": "16", "Epochs": "30", "Evaluate every": "5",
          "Batch size": "8", "Seed": "1"}
 SMALL_SELECTS = {"Engine": "numpy", "Precision": "float32"}
 DURATION = r"(under 1 s|\d+ s|\d+ min( \d+ s)?|\d+ h( \d+ min)?|\d+ d( \d+ h)?)"
@@ -57,7 +58,7 @@ def job_view(page) -> dict:
     return view
 
 
-def watch_job(page, timeout: float = 90) -> list[dict]:
+def watch_job(page, timeout: float = 150) -> list[dict]:
     page.wait_for_function("() => window.Chart && Chart.getChart('loss-chart')")
     page.evaluate("window.__stillHere = true")  # gone if the page reloads
     seen, deadline = [], time.monotonic() + timeout
@@ -127,7 +128,7 @@ def train_and_watch(page, stack, corpus: dict) -> dict:
 
     values = [v["value"] for v in seen]
     assert values == sorted(values) and final["value"] == 1 and final["percent"] == "100.0%"
-    assert len({v for v in values if 0 < v < 1}) >= 3, f"the bar barely moved: {values}"
+    assert len({v for v in values if 0 < v < 1}) >= 2, f"the bar barely moved: {values}"
     bar = page.locator("#job-progress")
     assert bar.evaluate("b => b.position") == 1.0  # what the bar draws: the whole track full
 
@@ -140,7 +141,7 @@ def train_and_watch(page, stack, corpus: dict) -> dict:
     evaluations = [e for e in history if e["event"] == "evaluation"]
     datasets = {d["label"]: d for d in final["chart"]}
     assert datasets["validation"]["values"] == pytest.approx([e["valid_loss"] for e in evaluations])
-    assert datasets["validation"]["drawn"] == len(evaluations) == 24 // 3 + 1
+    assert datasets["validation"]["drawn"] == len(evaluations) == 30 // 5 + 1
     assert datasets["training"]["drawn"] == len(evaluations)
     assert pixels_of(page, "loss-chart", TRAIN_COLOR) > 200, "no training line on the canvas"
     samples = page.locator("#samples > li")
@@ -152,7 +153,7 @@ def train_and_watch(page, stack, corpus: dict) -> dict:
 def cancel_a_second_job(page, stack, corpus: dict) -> None:
     page.get_by_role("link", name="Train a model", exact=True).click()
     page.get_by_label("Corpus", exact=True).select_option(corpus["id"])
-    fill_training_form(page, {**SMALL, "Epochs": "60", "Evaluate every": "5"}, SMALL_SELECTS)
+    fill_training_form(page, {**SMALL, "Epochs": "200", "Evaluate every": "5"}, SMALL_SELECTS)
     page.get_by_role("button", name="Start training").click()
     expect(page.locator("#job-state")).to_have_text("training", timeout=60_000)
     page.wait_for_function("() => document.getElementById('job-progress').value > 0")
