@@ -73,7 +73,7 @@ def display_name(filename: str | None, fallback: str) -> str:
     """A short label from the uploaded file's name; only ever shown (escaped), never a path."""
     name = os.path.basename((filename or "").replace("\\", "/")).strip()
     name = "".join(ch for ch in name if ch.isprintable())[:120]
-    return name or fallback
+    return name if name.strip(". ") else fallback
 
 
 def save_upload(upload: FileStorage | None, name: str | None = None) -> Corpus:

@@ -7,6 +7,7 @@ doing. Inputs are checked here with bounds that keep one answer well under a sec
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 from rnncore.checkpoint import CheckpointError
 from rnncore.generate import LanguageModel
 from webapp.errors import UserError
+
+log = logging.getLogger(__name__)
 
 MAX_PREFIX_CHARS = 2000
 MAX_CANDIDATES = 20
@@ -36,7 +39,10 @@ class ModelCache:
         try:
             model = LanguageModel.from_checkpoint(path)
         except CheckpointError as exc:
-            raise UserError(f"The model file cannot be read ({exc}).", status=500) from None
+            # The details name a server path; they go to the log, the person gets the gist.
+            log.error("model %s cannot be loaded: %s", model_id, exc)
+            raise UserError("The model file cannot be read: it is damaged or not a model "
+                            "file. Train the model again.", status=500) from None
         with self._lock:
             self._models[model_id] = model
             self._models.move_to_end(model_id)

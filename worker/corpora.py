@@ -33,7 +33,13 @@ def ensure_preprocessed(paths: DataPaths, corpus_id: str, vocabulary_size: int,
         return PreprocessedCorpus.load(target)
     corpus = preprocess_csv(paths.corpus_source(corpus_id), vocabulary_size=vocabulary_size,
                             column=column, progress=progress, should_stop=should_stop)
-    corpus.save(target)  # written beside the target, then renamed over it
+    try:
+        corpus.save(target)  # written beside the target, then renamed over it
+    except OSError:
+        # A full disk leaves the half-written temporary file; take it away with the error.
+        for partial in target.parent.glob(f"{target.name}.tmp{os.getpid()}*"):
+            partial.unlink(missing_ok=True)
+        raise
     return corpus
 
 
