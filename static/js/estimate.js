@@ -1,7 +1,7 @@
 // Training form: asks the server how long the run would take whenever a setting changes (and
 // once on arrival, so the first figure is written like the later ones).
 import { getJSON } from "./dom.js";
-import { formatDuration, formatNumber } from "./format.js";
+import { formatAbout, formatDuration, formatNumber } from "./format.js";
 
 const form = document.getElementById("train-form");
 const output = document.getElementById("estimate");
@@ -20,7 +20,7 @@ async function refresh() {
     if (question !== asked) return;  // a newer question is on its way
     output.classList.remove("error");
     output.textContent = `About ${formatNumber(guess.tokens_per_second)} words per second: ` +
-      `about ${formatDuration(guess.epoch_seconds)} per epoch, ${formatDuration(guess.total_seconds)} in all.`;
+      `${formatAbout(guess.epoch_seconds)} per epoch, ${formatDuration(guess.total_seconds)} in all.`;
   } catch (error) {
     if (question !== asked) return;
     output.classList.add("error");

@@ -29,6 +29,12 @@ export function formatDuration(seconds) {
   return pair(Math.floor(hours / 24), "d", hours % 24, "h");
 }
 
+// A duration that is an estimate: "about 3 min 20 s", but "under 1 s" as it is.
+export function formatAbout(seconds) {
+  const text = formatDuration(seconds);
+  return text && text !== "under 1 s" ? `about ${text}` : text;
+}
+
 export function formatBytes(bytes) {
   if (bytes === null || bytes === undefined) return "–";
   const units = ["bytes", "kB", "MB", "GB"];
@@ -48,8 +54,8 @@ export function formatMarked(root = document) {
     node.textContent = formatDuration(node.dataset.seconds);
   }
   for (const node of root.querySelectorAll("[data-seconds-left]")) {
-    const text = formatDuration(node.dataset.secondsLeft);
-    node.textContent = text ? `about ${text} left` : "";
+    const text = formatAbout(node.dataset.secondsLeft);
+    node.textContent = text ? `${text} left` : "";
   }
   for (const node of root.querySelectorAll("[data-number]")) {
     node.textContent = formatNumber(node.dataset.number, Number(node.dataset.digits || 0));

@@ -1,7 +1,7 @@
 // Progress for long work (preprocessing, training): the bar, its percentage and the time left.
 // When the server gives no estimate (preprocessing), the time left comes from the speed seen so
 // far on this page.
-import { formatDuration, formatPercent } from "./format.js";
+import { formatAbout, formatPercent } from "./format.js";
 
 export class RateEstimate {
   constructor() {
@@ -30,6 +30,6 @@ export function showProgress(parts, fraction, secondsLeft) {
   if (parts.percent) parts.percent.textContent = formatPercent(value);
   if (parts.eta) {
     parts.eta.textContent = secondsLeft === null || secondsLeft === undefined
-      ? "" : `about ${formatDuration(secondsLeft)} left`;
+      ? "" : `${formatAbout(secondsLeft)} left`;
   }
 }

@@ -56,6 +56,10 @@ CONTRAST_JS = """
 }
 """
 
+# static/js/format.js's durations ("3 min 20 s"), and its estimates ("about 3 min 20 s").
+DURATION = r"(under 1 s|\d+ s|\d+ min( \d+ s)?|\d+ h( \d+ min)?|\d+ d( \d+ h)?)"
+ESTIMATE = r"(under 1 s|about (\d+ s|\d+ min( \d+ s)?|\d+ h( \d+ min)?|\d+ d( \d+ h)?))"
+
 CONTROLS = "input:not([type=hidden]), select, textarea, button"
 
 

@@ -12,11 +12,11 @@ from playwright.sync_api import expect
 
 from conftest import REPO, SHARED_CORPORA, write_corpus
 
+from .checks import ESTIMATE
 from .conftest import shoot
 
 pytestmark = pytest.mark.browser
 
-DURATION = r"(under 1 s|\d+ s|\d+ min( \d+ s)?|\d+ h( \d+ min)?|\d+ d( \d+ h)?)"
 
 
 @pytest.mark.parametrize("call, expected", [
@@ -28,6 +28,8 @@ DURATION = r"(under 1 s|\d+ s|\d+ min( \d+ s)?|\d+ h( \d+ min)?|\d+ d( \d+ h)?)"
     ("formatDuration(3900)", "1 h 5 min"),
     ("formatDuration(2 * 86400 + 4 * 3600)", "2 d 4 h"),
     ("formatDuration(null)", ""),
+    ("formatAbout(200)", "about 3 min 20 s"),
+    ("formatAbout(0.2)", "under 1 s"),
     ("formatNumber(1234567)", "1,234,567"),
     ("formatNumber(3.14159, 2)", "3.14"),
     ("formatNumber(null)", "–"),
@@ -38,7 +40,8 @@ DURATION = r"(under 1 s|\d+ s|\d+ min( \d+ s)?|\d+ h( \d+ min)?|\d+ d( \d+ h)?)"
 def test_the_formatting_module(page, call, expected):
     page.goto("/corpora/upload")
     answer = page.evaluate(f"""async () => {{
-      const {{ formatBytes, formatDuration, formatNumber, formatPercent }} = await import("/static/js/format.js");
+      const {{ formatAbout, formatBytes, formatDuration, formatNumber, formatPercent }} =
+        await import("/static/js/format.js");
       return {call};
     }}""")
     assert answer == expected
@@ -94,7 +97,7 @@ def test_preprocessing_shows_a_moving_bar_and_the_time_left(page, tmp_path):
     assert len(moving) >= 2, f"the bar barely moved: {seen}"
     assert [v["value"] for v in seen] == sorted(v["value"] for v in seen)
     etas = [v["eta"] for v in seen if v["eta"]]
-    assert etas and all(re.fullmatch(rf"about {DURATION} left", e) for e in etas), seen
+    assert etas and all(re.fullmatch(rf"{ESTIMATE} left", e) for e in etas), seen
     assert any(re.fullmatch(r"\d+(\.\d)?%", v["percent"]) and v["percent"] != "0.0%" for v in seen)
     assert any(re.search(r"tokenized [\d,]+ sentences", v["message"]) for v in seen)
 

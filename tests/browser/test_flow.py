@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from conftest import SHARED_CORPORA, write_corpus
 
-from .checks import chart, pixels_of
+from .checks import DURATION, ESTIMATE, chart, pixels_of
 from .conftest import shoot
 
 pytestmark = pytest.mark.browser
@@ -23,7 +23,6 @@ pytestmark = pytest.mark.browser
 SMALL = {"Vocabulary size": "500", "Hidden size": "16", "Epochs": "30", "Evaluate every": "5",
          "Batch size": "8", "Seed": "1"}
 SMALL_SELECTS = {"Engine": "numpy", "Precision": "float32"}
-DURATION = r"(under 1 s|\d+ s|\d+ min( \d+ s)?|\d+ h( \d+ min)?|\d+ d( \d+ h)?)"
 TRAIN_COLOR = (0x1F, 0x5A, 0x99)  # static/js/charts.js: chartColors.train
 TERMINAL = ("finished", "failed", "cancelled")
 
@@ -108,17 +107,22 @@ def check_report(page, corpus: dict) -> None:
     shoot(page, "flow-04-report")
 
 
-def train_and_watch(page, stack, corpus: dict) -> dict:
+def train_and_watch(page, pages, stack, corpus: dict) -> dict:
     page.get_by_role("link", name="Train a model on this corpus").click()
     expect(page.get_by_label("Corpus", exact=True)).to_have_value(corpus["id"])
     fill_training_form(page, SMALL, SMALL_SELECTS)
     estimate = page.locator("#estimate")
     expect(estimate).to_have_text(re.compile(
-        rf"^About [\d,]+ words per second: about {DURATION} per epoch, {DURATION} in all\.$"))
+        rf"^About [\d,]+ words per second: {ESTIMATE} per epoch, {DURATION} in all\.$"))
     shoot(page, "flow-05-train-form")
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_role("heading", name="Training job")).to_be_visible()
     job_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    home = pages.new()  # the home page, open beside the job page, follows the job too
+    home.goto("/")
+    row = home.locator(f"tr[data-job-id='{job_id}']")
+    expect(row.locator(".state")).not_to_have_text(re.compile("finished|failed|cancelled"))
+    home.evaluate("window.__stillHere = true")
 
     seen = watch_job(page)
     final = seen[-1]
@@ -135,7 +139,7 @@ def train_and_watch(page, stack, corpus: dict) -> dict:
     totals = [sum(len(d["values"]) for d in v["chart"]) for v in seen]
     assert totals == sorted(totals) and len(set(totals)) >= 3, f"the chart did not grow: {totals}"
     etas = [v["eta"] for v in seen if v["state"] == "training" and v["eta"]]
-    assert etas and all(re.fullmatch(rf"about {DURATION} left", e) for e in etas), etas
+    assert etas and all(re.fullmatch(rf"{ESTIMATE} left", e) for e in etas), etas
 
     history = stack.get(f"/api/jobs/{job_id}?since=0")["history"]
     evaluations = [e for e in history if e["event"] == "evaluation"]
@@ -147,7 +151,15 @@ def train_and_watch(page, stack, corpus: dict) -> dict:
     samples = page.locator("#samples > li")
     expect(samples).to_have_count(len(evaluations))
     expect(samples.first).to_contain_text(f"epoch {SMALL['Epochs']}")
-    return stack.get(f"/api/jobs/{job_id}")
+
+    expect(row.locator(".state")).to_have_text("finished")
+    assert row.locator("progress").evaluate("b => b.value") == 1
+    assert home.evaluate("window.__stillHere") is True, "the home page reloaded itself"
+    final_job = stack.get(f"/api/jobs/{job_id}")
+    assert row.locator(".loss").inner_text() == (
+        f"{final_job['train_loss']:.3f} / {final_job['valid_loss']:.3f}")
+    home.close()
+    return final_job
 
 
 def cancel_a_second_job(page, stack, corpus: dict) -> None:
@@ -203,9 +215,9 @@ def play(page, stack, job: dict) -> None:
     shoot(page, "flow-09-playground")
 
 
-def test_upload_train_cancel_and_play(page, stack, tmp_path):
+def test_upload_train_cancel_and_play(page, pages, stack, tmp_path):
     corpus = upload_and_preprocess(page, stack, tmp_path)
     check_report(page, corpus)
-    job = train_and_watch(page, stack, corpus)
+    job = train_and_watch(page, pages, stack, corpus)
     cancel_a_second_job(page, stack, corpus)
     play(page, stack, job)
