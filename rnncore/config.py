@@ -9,16 +9,30 @@ form can refuse a model that would exhaust memory and say roughly how long an ep
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from dataclasses import dataclass
 
 from rnncore.optimizers import OPTIMIZERS
 
+# Engines every installation has; a form that offers only these needs nothing else installed.
 ENGINES = ("pytensor", "numpy")
+# PyTensor's graphs compiled by JAX: on an NVIDIA GPU with jax's CUDA build, else on the CPU.
+# Needs jax (requirements-gpu.txt); a job may name it wherever the worker has jax installed.
+JAX_ENGINE = "pytensor-jax"
+ALL_ENGINES = ENGINES + (JAX_ENGINE,)
 DTYPES = ("float32", "float64")
 
 # Extra arrays of parameter size each optimizer keeps (RMSprop: mean square; Adam: two moments).
 OPTIMIZER_SLOTS = {"sgd": 0, "rmsprop": 1, "adam": 2}
+
+
+def available_engines() -> tuple[str, ...]:
+    """The engines this installation can run: ENGINES, and the JAX engine when jax is installed.
+
+    Looks for jax without importing it (importing would start CUDA on a GPU machine).
+    """
+    return ALL_ENGINES if importlib.util.find_spec("jax") is not None else ENGINES
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> None:
@@ -65,14 +79,16 @@ class ModelConfig(_JsonMixin):
     vocabulary_size: int = 8000  # words the model knows, UNKNOWN_TOKEN and the sentence markers included
     hidden_dim: int = 100  # size of the hidden state s_t; memory of what came before
     bptt_truncate: int = 4  # steps each output back-propagates through time (the tutorial's truncation)
-    engine: str = "pytensor"  # "pytensor" (compiled, fast) or "numpy" (the readable reference)
+    # "pytensor" (compiled for the CPU, fast), "numpy" (the readable reference) or "pytensor-jax"
+    # (the same graphs compiled by JAX: the GPU engine when jax's CUDA build finds a GPU)
+    engine: str = "pytensor"
     dtype: str = "float32"  # float32 halves memory and is faster; float64 for checking gradients
 
     def validate(self) -> "ModelConfig":
         _check_int("vocabulary_size", self.vocabulary_size, 4, 200_000)
         _check_int("hidden_dim", self.hidden_dim, 1, 4096)
         _check_int("bptt_truncate", self.bptt_truncate, 1, 1000)
-        _check_choice("engine", self.engine, ENGINES)
+        _check_choice("engine", self.engine, ALL_ENGINES)
         _check_choice("dtype", self.dtype, DTYPES)
         return self
 

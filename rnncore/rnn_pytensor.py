@@ -98,6 +98,8 @@ def backward(U_T, W, x, s, ds, bptt_truncate):
 class RNNPyTensor:
     """A vanilla RNN language model whose forward and backward passes are compiled by PyTensor."""
 
+    engine = "pytensor"  # ModelConfig.engine of this class
+
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, dtype="float32", rng=None,
                  optimizer="sgd", clip_norm=None):
         if rng is None:
@@ -207,14 +209,18 @@ class RNNPyTensor:
         x, y, mask, k = self._batch_inputs()
         learning_rate = pt.scalar("learning_rate", dtype=self.dtype)
         loss, grads = self._loss_and_grads(x, y, mask, k)
+        return pytensor.function([x, y, mask, k, learning_rate], loss,
+                                 updates=self._train_updates(grads, learning_rate),
+                                 mode=COMPILE_MODE)
+
+    def _train_updates(self, grads, learning_rate):
+        """(shared variable, new value) pairs of one optimizer step, clipping included."""
         grads = optimizers.clip_by_global_norm(grads, self.clip_norm, pt)
         state = dict(self._opt_state)
         new_params, new_state = optimizers.apply_update(
             self.optimizer, self._params, grads, state, learning_rate, pt)
         updates = [(self._params[p], new_params[p].astype(self.dtype)) for p in new_params]
-        updates += [(state[k], new_state[k].astype(self.dtype)) for k in new_state]
-        return pytensor.function([x, y, mask, k, learning_rate], loss, updates=updates,
-                                 mode=COMPILE_MODE)
+        return updates + [(state[k], new_state[k].astype(self.dtype)) for k in new_state]
 
     # --- the tutorial's per-sentence interface ------------------------------------------------
 

@@ -57,6 +57,8 @@ def build_model(model_config: ModelConfig, train_config: TrainConfig | None = No
         rng = np.random.default_rng([train_config.seed, INIT_STREAM])
     if model_config.engine == "numpy":
         from rnncore.rnn_numpy import RNNNumpy as Engine
+    elif model_config.engine == "pytensor-jax":
+        from rnncore.rnn_jax import RNNJax as Engine
     else:
         from rnncore.rnn_pytensor import RNNPyTensor as Engine
     return Engine(model_config.vocabulary_size, hidden_dim=model_config.hidden_dim,
@@ -66,7 +68,7 @@ def build_model(model_config: ModelConfig, train_config: TrainConfig | None = No
 
 def model_config_of(model) -> ModelConfig:
     """The ModelConfig that rebuilds ``model``."""
-    engine = "pytensor" if type(model).__module__.endswith("rnn_pytensor") else "numpy"
+    engine = getattr(model, "engine", "numpy")  # the compiled engines name themselves
     return ModelConfig(vocabulary_size=model.word_dim, hidden_dim=model.hidden_dim,
                        bptt_truncate=model.bptt_truncate, engine=engine, dtype=str(model.dtype))
 

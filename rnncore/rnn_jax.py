@@ -1,0 +1,232 @@
+"""The engine on PyTensor's JAX backend (``RNNJax``): the graphs of ``rnncore.rnn_pytensor``
+compiled by JAX/XLA, so the same model runs on an NVIDIA GPU when jax's CUDA build is installed and
+on the CPU otherwise. Same interface and the same numbers as ``RNNNumpy`` and ``RNNPyTensor``.
+
+Two things differ from the C engine. The fused output Op is numpy code with no JAX implementation,
+so the output layer is written with plain tensor ops (log-softmax, the loss, and its gradient by
+hand), which XLA fuses itself. And XLA compiles for fixed shapes: a symbolic length such as the
+number of ages carried by the truncated backward scan cannot be an array shape there. So every
+function is built for one static (batch size, padded length) and one truncation, cached by that
+key, and batches are padded up to a few length buckets so that the cache stays small. Padding comes
+after the words with mask 0, which changes no number: padded steps never feed a real state, and
+their outputs are masked out of the loss and every gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from rnncore import optimizers
+from rnncore.errors import RnnCoreError
+from rnncore.rnn_pytensor import RNNPyTensor, backward, forward_states
+
+COMPILE_MODE = "JAX"
+# Padded lengths are multiples of this up to 8 * LENGTH_STEP; beyond, 4 buckets per doubling.
+LENGTH_STEP = 8
+
+
+def padded_length(T: int) -> int:
+    """The bucket a sentence length T goes to: 8, 16, ..., 64, 80, 96, 112, 128, 160, ...
+
+    At most a quarter of a padded batch is padding, and sentences up to 256 words need 16 buckets.
+    """
+    step = max(LENGTH_STEP, 1 << max(0, (T - 1).bit_length() - 3))
+    return -(-T // step) * step
+
+
+def import_jax(dtype):
+    """jax, with 64-bit floats switched on when ``dtype`` is float64.
+
+    JAX computes in 32 bits unless ``jax_enable_x64`` is set and would silently round float64
+    inputs. The switch is process-wide, so it is set only when a float64 model asks for it, and
+    after PyTensor's JAX dispatch is imported, which sets it from PyTensor's floatX on import.
+    float32 models are unaffected by it: their graphs name float32 everywhere.
+    """
+    try:
+        import jax
+        from pytensor.link.jax.dispatch import jax_funcify
+    except ImportError as error:
+        raise RnnCoreError(
+            "the pytensor-jax engine needs jax: pip install -r requirements-gpu.txt "
+            "(jax[cuda12] for an NVIDIA GPU), or choose the pytensor engine") from error
+    _results_in_declared_dtypes(jax_funcify)
+    if np.dtype(dtype) == np.float64:
+        jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def _results_in_declared_dtypes(jax_funcify):
+    """Make PyTensor's JAX translations of sums and fills return the dtype their node declares.
+
+    In PyTensor 3.0.7 a float32 sum returns its float64 accumulator, and a fill with a constant
+    (``pt.zeros``) a float64 array, once 64-bit floats are on. Everything downstream then ran in
+    float64: the backward products and U's gradient, slow on a GPU and float64 for a float32 model.
+    """
+    from pytensor.tensor.basic import Alloc
+    from pytensor.tensor.elemwise import CAReduce
+
+    for op_class in (CAReduce, Alloc):
+        original = jax_funcify.dispatch(op_class)
+        if getattr(original, "casts_to_declared_dtype", False):
+            continue
+
+        def translate(op, node=None, original=original, **kwargs):
+            compute = original(op, node=node, **kwargs)
+            dtype = node.outputs[0].dtype
+            return lambda *inputs: compute(*inputs).astype(dtype)
+
+        translate.casts_to_declared_dtype = True
+        jax_funcify.register(op_class)(translate)
+
+
+def plain_output_layer(V, s, y, mask, with_grad=True):
+    """``rnn_pytensor.output_layer`` from plain tensor ops, for backends without the fused Op.
+
+    s (T, B, H) time-major with static shape, y and mask (B, T). Returns the loss summed over real
+    words and, ``with_grad``, dL/dV (C, H) and dL/ds (T, B, H).
+    """
+    T, B, H = s.type.shape
+    S = s.reshape((T * B, H))  # (T*B, H)
+    m = mask.T.reshape((T * B,))  # (T*B,)
+    target = y.T.reshape((T * B,))
+    rows = pt.arange(T * B)
+    logp = pt.special.log_softmax(S @ V.T, axis=-1)  # (T*B, C)
+    loss = -(m * logp[rows, target]).sum()
+    if not with_grad:
+        return loss
+    # dL/dlogits = (softmax - onehot(target)) * mask, the padding rows zero.
+    delta = pt.inc_subtensor(pt.exp(logp)[rows, target], -1.0) * m[:, None]  # (T*B, C)
+    return loss, delta.T @ S, (delta @ V).reshape((T, B, H))
+
+
+class RNNJax(RNNPyTensor):
+    """``RNNPyTensor`` compiled by JAX: one function per (kind, batch size, padded length, ages)."""
+
+    engine = "pytensor-jax"
+
+    def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, dtype="float32", rng=None,
+                 optimizer="sgd", clip_norm=None):
+        self.jax = import_jax(dtype)
+        super().__init__(word_dim, hidden_dim, bptt_truncate, dtype, rng, optimizer, clip_norm)
+
+    @property
+    def device(self) -> str:
+        """The device JAX computes on, e.g. "cuda:0" or "cpu:0"."""
+        device = self.jax.devices()[0]
+        return f"{device.platform}:{device.id}"
+
+    def compiled_shapes(self) -> list[tuple]:
+        """Keys of the functions compiled so far: (kind, batch size, padded length, ages)."""
+        return sorted(self._functions)
+
+    # --- parameters: after a training step the shared variables hold device arrays ----------
+
+    @property
+    def V(self):
+        return np.array(self._params["V"].get_value(borrow=True))
+
+    @property
+    def W(self):
+        return np.array(self._params["W"].get_value(borrow=True))
+
+    def get_params(self) -> dict[str, np.ndarray]:
+        """Copies of U, V and W as writable numpy arrays (fetched from the device)."""
+        return {name: np.array(value) for name, value in super().get_params().items()}
+
+    def get_optimizer_state(self) -> dict[str, np.ndarray]:
+        """Copies of the optimizer's running averages and step count, as numpy arrays."""
+        return {key: np.array(value) for key, value in super().get_optimizer_state().items()}
+
+    # --- compiled functions, one per static shape -------------------------------------------
+
+    def _static_function(self, kind, B, T):
+        # Ages carried by the backward scan: beyond T - 1 they would all be zero, so every
+        # truncation from T - 1 up shares one function.
+        ages = min(self.bptt_truncate, T - 1) + 1 if kind in ("gradients", "train") else 0
+        key = (kind, B, T, ages)
+        if key not in self._functions:
+            self._functions[key] = getattr(self, f"_compile_static_{kind}")(B, T, ages - 1)
+        return self._functions[key]
+
+    def _static_params(self):
+        """U.T, V, W with their shapes fixed in the graph, so that every shape below is static."""
+        return [pt.specify_shape(self._params[p], self._params[p].get_value(borrow=True).shape)
+                for p in optimizers.PARAM_NAMES]
+
+    def _static_batch(self, B, T):
+        return (pt.tensor("x", dtype="int32", shape=(B, T)),
+                pt.tensor("y", dtype="int32", shape=(B, T)),
+                pt.tensor("mask", dtype=self.dtype, shape=(B, T)))
+
+    def _static_states(self, U_T, W, x):
+        B, T = x.type.shape
+        return pt.specify_shape(forward_states(U_T, W, x), (T, B, self.hidden_dim))  # (T, B, H)
+
+    def _static_loss_and_grads(self, x, y, mask, bptt_truncate):
+        U_T, V, W = self._static_params()
+        s = self._static_states(U_T, W, x)
+        loss, dV, ds = plain_output_layer(V, s, y, mask)
+        dU_T, dW = backward(U_T, W, x, s, ds, bptt_truncate)
+        return loss, {"U": dU_T, "V": dV, "W": dW}  # U's gradient in U's stored layout
+
+    def _compile_static_forward(self, B, T, _):
+        x = pt.tensor("x", dtype="int32", shape=(T,))
+        U_T, V, W = self._static_params()
+        s = self._static_states(U_T, W, x[None, :])[:, 0, :]  # (T, H)
+        o = pt.special.softmax(s @ V.T, axis=-1)  # (T, C)
+        return pytensor.function([x], [o, s], mode=COMPILE_MODE)
+
+    def _compile_static_loss(self, B, T, _):
+        x, y, mask = self._static_batch(B, T)
+        U_T, V, W = self._static_params()
+        loss = plain_output_layer(V, self._static_states(U_T, W, x), y, mask, with_grad=False)
+        return pytensor.function([x, y, mask], loss, mode=COMPILE_MODE)
+
+    def _compile_static_gradients(self, B, T, bptt_truncate):
+        x, y, mask = self._static_batch(B, T)
+        loss, grads = self._static_loss_and_grads(x, y, mask, bptt_truncate)
+        return pytensor.function([x, y, mask], [loss, grads["U"].T, grads["V"], grads["W"]],
+                                 mode=COMPILE_MODE)
+
+    def _compile_static_train(self, B, T, bptt_truncate):
+        x, y, mask = self._static_batch(B, T)
+        learning_rate = pt.scalar("learning_rate", dtype=self.dtype)
+        loss, grads = self._static_loss_and_grads(x, y, mask, bptt_truncate)
+        updates = self._train_updates(grads, learning_rate)
+        return pytensor.function([x, y, mask, learning_rate], loss, updates=updates,
+                                 mode=COMPILE_MODE)
+
+    # --- the interface, padded to the length buckets ----------------------------------------
+
+    def _padded_batch(self, x, y, mask):
+        """The batch cast and padded to its length bucket with mask 0: x, y int32, mask (B, T')."""
+        x, y, mask = self._cast_batch(x, y, mask)
+        pad = ((0, 0), (0, padded_length(x.shape[1]) - x.shape[1]))
+        return np.pad(x, pad), np.pad(y, pad), np.pad(mask, pad)
+
+    def forward_propagation(self, x):
+        """Return ``(o, s)``: o (T, word_dim) probabilities, s (T + 1, hidden_dim), s[-1] zero."""
+        x = np.asarray(x, dtype=np.int32)
+        T = len(x)
+        padded = np.pad(x, (0, padded_length(T) - T))
+        o, s = self._static_function("forward", 1, len(padded))(padded)
+        s = np.concatenate([np.asarray(s[:T]), np.zeros((1, self.hidden_dim), dtype=self.dtype)])
+        return np.asarray(o[:T]), s
+
+    def batch_loss(self, x, y, mask) -> float:
+        """Cross-entropy summed over the real (mask 1) words of a padded batch."""
+        x, y, mask = self._padded_batch(x, y, mask)
+        return float(self._static_function("loss", *x.shape)(x, y, mask))
+
+    def batch_gradients(self, x, y, mask):
+        """Return ``(loss, {"U", "V", "W"})`` summed over the sentences of a padded batch."""
+        x, y, mask = self._padded_batch(x, y, mask)
+        loss, dU, dV, dW = self._static_function("gradients", *x.shape)(x, y, mask)
+        return float(loss), {"U": np.asarray(dU), "V": np.asarray(dV), "W": np.asarray(dW)}
+
+    def train_step(self, x, y, mask, learning_rate) -> float:
+        """One update from a padded batch with the model's optimizer and clipping; returns the loss."""
+        x, y, mask = self._padded_batch(x, y, mask)
+        function = self._static_function("train", *x.shape)
+        return float(function(x, y, mask, self.dtype.type(learning_rate)))
