@@ -23,7 +23,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from rnncore.batching import pad_batch
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, TrainingDiverged
