@@ -23,13 +23,23 @@ so that the worker may import it (see ``webapp.records`` for why that single cro
 | RNNLAB_UPLOAD_RATE_LIMIT | 20 per hour | uploads (and sample corpora) per client address; "off" |
 | RNNLAB_JOB_RATE_LIMIT | 30 per hour | training jobs started per client address; "off" |
 | RNNLAB_PLAYGROUND_RATE_LIMIT | 120 per minute | generate / next words / score per address; "off" |
+| RNNLAB_ARTIFACT_STORE | (the data folder) | file:///shared/folder or s3://bucket/prefix for many hosts |
+| RNNLAB_S3_ENDPOINT_URL | (AWS) | an S3-compatible server's URL (MinIO, Ceph...) |
+| RNNLAB_WORKER_QUEUES | cpu | queues a worker takes jobs from: cpu, gpu or "gpu,cpu" |
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+
+
+# The Celery queues: CPU engines and preprocessing go to "cpu", the JAX engine to "gpu".
+QUEUE_CPU = "cpu"
+QUEUE_GPU = "gpu"
+QUEUES = (QUEUE_CPU, QUEUE_GPU)
 
 
 class SettingsError(ValueError):
@@ -57,6 +67,9 @@ class Settings:
     upload_rate_limit: str | None = "20 per hour"  # None: no limit
     job_rate_limit: str | None = "30 per hour"
     playground_rate_limit: str | None = "120 per minute"
+    artifact_store: str | None = None  # None: the data folder itself (see webapp.artifacts)
+    s3_endpoint_url: str | None = None  # None: AWS's own endpoints
+    worker_queues: tuple[str, ...] = (QUEUE_CPU,)  # what a worker started here listens on
 
     @property
     def redis_dir(self) -> Path:
@@ -109,6 +122,32 @@ def _admin_token(environ: Mapping[str, str]) -> str | None:
     return token or None
 
 
+def _artifact_store(environ: Mapping[str, str]) -> str | None:
+    """None (the data folder), an absolute file:// folder, or an s3:// bucket with s3fs installed."""
+    raw = environ.get("RNNLAB_ARTIFACT_STORE", "").strip()
+    if not raw:
+        return None
+    if raw.startswith("file:///"):
+        return "file://" + (raw[len("file://"):].rstrip("/") or "/")
+    if raw.startswith("s3://") and len(raw) > len("s3://") and not raw.startswith("s3:///"):
+        if importlib.util.find_spec("s3fs") is None:
+            raise SettingsError("RNNLAB_ARTIFACT_STORE is an S3 bucket, but s3fs is not "
+                                "installed: pip install -r requirements-s3.txt")
+        return raw.rstrip("/")
+    raise SettingsError(f"RNNLAB_ARTIFACT_STORE must be file:///an/absolute/folder or "
+                        f"s3://bucket/prefix, not {raw!r}")
+
+
+def _worker_queues(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw = environ.get("RNNLAB_WORKER_QUEUES", "").strip() or QUEUE_CPU
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    unknown = [n for n in names if n not in QUEUES]
+    if unknown or not names:
+        raise SettingsError(f"RNNLAB_WORKER_QUEUES must name {' and/or '.join(QUEUES)} "
+                            f"(comma-separated), not {raw!r}")
+    return names
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``environ`` (``os.environ`` when None); relative paths use the cwd."""
     env = os.environ if environ is None else environ
@@ -137,4 +176,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         upload_rate_limit=_rate_limit(env, "RNNLAB_UPLOAD_RATE_LIMIT", "20 per hour"),
         job_rate_limit=_rate_limit(env, "RNNLAB_JOB_RATE_LIMIT", "30 per hour"),
         playground_rate_limit=_rate_limit(env, "RNNLAB_PLAYGROUND_RATE_LIMIT", "120 per minute"),
+        artifact_store=_artifact_store(env),
+        s3_endpoint_url=env.get("RNNLAB_S3_ENDPOINT_URL", "").strip() or None,
+        worker_queues=_worker_queues(env),
     )
