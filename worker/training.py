@@ -95,7 +95,8 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     result = train_with_sgd(model, data, train_config, callback=progress,
                             should_stop=progress.should_stop, checkpoint_path=checkpoint_path,
                             resume_state=checkpoint.state if checkpoint else None)
-    return _finish(ctx, job, corpus, token, data.vocabulary, model_config, train_config, result)
+    return _finish(ctx, job, corpus, token, data.vocabulary, model_config, train_config, result,
+                   message="Finished" + resumed)
 
 
 def _resume_point(ctx: WorkerContext, job_id: str, checkpoint_path):
@@ -125,7 +126,8 @@ def _resume_point(ctx: WorkerContext, job_id: str, checkpoint_path):
     return checkpoint, start
 
 
-def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, result) -> str:
+def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, result,
+            message: str = "Finished") -> str:
     model_path = ctx.paths.model_file(job.model_id)
     model_path.parent.mkdir(parents=True, exist_ok=True)
     # The downloadable model: U, V, W, vocabulary and settings; no optimizer or RNG state.
@@ -145,7 +147,7 @@ def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, res
                 valid_perplexity=finite(result.valid_perplexity),
                 tokens_seen=int(result.state.get("tokens_seen", 0)),
                 size_bytes=model_path.stat().st_size, owner=job.owner))
-        fresh.state, fresh.message, fresh.finished_at = "finished", "Finished", utcnow()
+        fresh.state, fresh.message, fresh.finished_at = "finished", message, utcnow()
         fresh.fraction_done, fresh.eta_seconds = 1.0, 0.0
     ctx.paths.job_checkpoint(job.id).unlink(missing_ok=True)
     return "finished"

@@ -91,6 +91,26 @@ class Browser:
                 return error.code, _decode(error.read(), error.headers.get_content_type())
 
 
+    def upload(self, path: Path) -> tuple[int, object]:
+        """POST a CSV to /api/corpora as this browser, with its own CSRF token."""
+        import uuid
+
+        _, answer = self.request("GET", "/api/csrf-token")
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="{path.name}"\r\nContent-Type: text/csv\r\n\r\n').encode() + \
+            path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(self.base_url + "/api/corpora", data=body, headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-CSRFToken": answer["csrf_token"]})
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, json.loads(error.read())
+
+
 def _decode(raw: bytes, content_type: str):
     return json.loads(raw or b"null") if content_type == "application/json" else raw.decode()
 

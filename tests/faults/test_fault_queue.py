@@ -27,8 +27,11 @@ def multipart(name: str, content: bytes) -> tuple[bytes, str]:
 def test_two_uploads_at_once_both_arrive(live_stack, tmp_path):
     stack = live_stack
     files = [reddit_or_generated(tmp_path), write_corpus(tmp_path / "second.csv", rows=400)]
+    browsers = [Browser(stack.base_url), Browser(stack.base_url)]
     with ThreadPoolExecutor(2) as pool:
-        corpora = list(pool.map(stack.upload, files))
+        answers = list(pool.map(lambda pair: pair[0].upload(pair[1]), zip(browsers, files)))
+    assert [status for status, _ in answers] == [201, 201], answers
+    corpora = [corpus for _, corpus in answers]
     assert corpora[0]["id"] != corpora[1]["id"]
     for corpus, path in zip(corpora, files):
         stored = stack.data_dir / "corpora" / corpus["id"] / "source.csv"

@@ -49,3 +49,40 @@ def test_a_restarted_web_process_shows_the_same_work(live_stack, tmp_path):
     cancelled = stack.post(f"/api/jobs/{running['id']}/cancel", {}, expect=200)
     assert cancelled["cancel_requested"] is True
     assert until_final(stack, running["id"])["state"] == "cancelled"
+
+
+def test_a_database_from_before_owners_is_upgraded_in_place(tmp_path):
+    """Restarting on a database an older version made: the new columns are added, rows stay."""
+    import sqlite3
+
+    from conftest import dispose, make_test_app
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    database = data_dir / "rnnlab.sqlite3"
+    with sqlite3.connect(database) as old:  # the tables as they were, without ``owner``
+        old.executescript("""
+            CREATE TABLE corpora (id VARCHAR(32) PRIMARY KEY, name VARCHAR(200), source
+                VARCHAR(16), state VARCHAR(16), size_bytes INTEGER, columns JSON, text_column
+                VARCHAR(200), vocabulary_size INTEGER, fraction_done FLOAT, message TEXT,
+                report JSON, error TEXT, claim_token VARCHAR(32), heartbeat_at DATETIME,
+                created_at DATETIME, updated_at DATETIME);
+            INSERT INTO corpora VALUES ('oldcorpus', 'from last year', 'upload', 'uploaded', 10,
+                '["text"]', 'text', 8000, 0.0, NULL, NULL, NULL, NULL, NULL,
+                '2025-01-01 00:00:00', '2025-01-01 00:00:00');
+        """)
+    app = make_test_app(data_dir)
+    try:
+        client = app.test_client()
+        corpora = client.get("/api/corpora").get_json()["corpora"]
+        assert [(c["id"], c["name"]) for c in corpora] == [("oldcorpus", "from last year")]
+        assert client.get("/").status_code == 200
+        # Nobody's browser owns an old row, so only the administrator may change it.
+        refused = client.post("/api/corpora/oldcorpus/preprocess", json={})
+        assert refused.status_code == 403
+    finally:
+        dispose(app)
+    with sqlite3.connect(database) as upgraded:
+        columns = {row[1] for row in upgraded.execute("PRAGMA table_info(corpora)")}
+        indexes = {row[1] for row in upgraded.execute("PRAGMA index_list(jobs)")}
+    assert "owner" in columns and "ix_jobs_owner" in indexes

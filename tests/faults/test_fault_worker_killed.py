@@ -13,8 +13,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-from faultkit import (history, pool_children, preprocessed, reddit_or_generated, start_job,
-                      until_final, wait_job)
+from faultkit import (history, page, pool_children, preprocessed, reddit_or_generated,
+                      start_job, until_final, wait_job)
 from rnncore.checkpoint import load_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.preprocess import PreprocessedCorpus
@@ -50,6 +50,10 @@ def test_a_job_whose_worker_was_killed_resumes_from_its_checkpoint(live_stack_fa
     final = until_final(stack, job["id"])
     assert final["state"] == "finished", final["error"]
     assert final["attempts"] == 2 and stack.worker.alive()
+    said = (f"resumed from epoch {resumed_from['epoch']}, batch {resumed_from['batch_index']}, "
+            f"after its worker stopped")
+    assert final["message"] == f"Finished ({said})"
+    assert said in page(stack, f"/jobs/{job['id']}")[1]
     assert "WorkerLostError" in stack.worker.log() or "SIGKILL" in stack.worker.log()
 
     events = history(stack, job["id"])
