@@ -86,23 +86,26 @@ def client(app):
     return app.test_client()
 
 
-def drain_tasks(app) -> list[tuple[str, list]]:
-    """The (task name, args) messages waiting in the app's in-memory broker, oldest first."""
+def drain_tasks(app, queues=("cpu", "gpu")) -> list[tuple[str, list]]:
+    """The (task name, args) messages waiting in the app's in-memory broker, oldest first
+    within each queue (the CPU queue's first)."""
     celery = app.extensions["rnnlab_queue"].celery
     sent = []
     with celery.connection_for_read() as conn:
-        queue = conn.SimpleQueue("celery")
-        try:
-            while True:
-                try:
-                    message = queue.get(block=False)
-                except queue.Empty:
-                    break
-                args = message.payload[0] if isinstance(message.payload, (list, tuple)) else None
-                sent.append((message.headers["task"], list(args)))
-                message.ack()
-        finally:
-            queue.close()
+        for name in queues:
+            queue = conn.SimpleQueue(name)
+            try:
+                while True:
+                    try:
+                        message = queue.get(block=False)
+                    except queue.Empty:
+                        break
+                    payload = message.payload
+                    args = payload[0] if isinstance(payload, (list, tuple)) else None
+                    sent.append((message.headers["task"], list(args)))
+                    message.ack()
+            finally:
+                queue.close()
     return sent
 
 

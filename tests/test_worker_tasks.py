@@ -62,7 +62,7 @@ def modules_after(statement: str) -> set[str]:
 def test_worker_imports_no_flask_and_only_the_shared_records():
     loaded = modules_after("import worker.tasks")
     assert {m for m in loaded if m.split(".")[0] == "webapp"} == \
-        {"webapp", "webapp.records", "webapp.settings"}
+        {"webapp", "webapp.records", "webapp.settings", "webapp.artifacts"}
     assert not {m for m in loaded if m.split(".")[0] in ("flask", "flask_sqlalchemy", "flask_wtf")}
 
 

@@ -15,18 +15,20 @@ import re
 import shutil
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from werkzeug.datastructures import FileStorage
 
 from rnncore.config import ModelConfig
 from rnncore.corpus import SAMPLE_ROWS, preview_csv
 from rnncore.errors import CorpusError
-from webapp import estimate, hyperparameters, queue
+from webapp import estimate, files, hyperparameters, queue
+from webapp.engines import check_engine
 from webapp.errors import NotFound, UserError
 from webapp.extensions import db
 from webapp.hyperparameters import InvalidInput
 from webapp.records import (JOB_RUNNING_STATES, Corpus, DataPaths, Job, TrainedModel, new_id,
                             storage_is_full, storage_problem, utcnow)
+from webapp.settings import QUEUE_CPU
 from webapp.visitors import current_owner, is_admin, require_owner
 
 log = logging.getLogger(__name__)
@@ -42,14 +44,14 @@ def paths() -> DataPaths:
     return DataPaths(current_app.config["DATA_DIR"])
 
 
-def _send(task_name: str, row, undo) -> None:
-    """Send the task for a committed row; if the queue is unreachable, ``undo()`` and answer 503.
+def _send(task_name: str, row, undo, to: str = QUEUE_CPU) -> None:
+    """Send the task for a committed row to queue ``to``; if Redis is down, ``undo()``, answer 503.
 
     ``undo`` deletes the row just made, or puts an existing one back as it was, so a Redis outage
     leaves no record that waits for a message that was never sent.
     """
     try:
-        current_app.extensions["rnnlab_queue"].send(task_name, row.id)
+        current_app.extensions["rnnlab_queue"].send(task_name, row.id, to)
     except queue.QueueUnavailable as exc:
         db.session.rollback()
         undo()
@@ -84,6 +86,7 @@ def save_upload(upload: FileStorage | None, name: str | None = None) -> Corpus:
     directory = paths().corpus_dir(corpus_id)
     try:
         preview, size = _store_upload(upload, directory, paths().corpus_source(corpus_id))
+        files.publish_upload(paths().corpus_source(corpus_id))
         corpus = Corpus(id=corpus_id, name=(name or "").strip()[:120] or display_name(
             upload.filename, "uploaded corpus"), source="upload", state="uploaded",
             size_bytes=size, columns=list(preview.columns), text_column=preview.text_column,
@@ -93,6 +96,7 @@ def save_upload(upload: FileStorage | None, name: str | None = None) -> Corpus:
     except BaseException:
         db.session.rollback()
         shutil.rmtree(directory, ignore_errors=True)
+        files.forget_upload(corpus_id)
         raise
     return corpus
 
@@ -231,17 +235,19 @@ def create_job(corpus_id: str, values: dict) -> Job:
         _check_corpus_fits(corpus.report or {}, model_config.vocabulary_size)
     except InvalidInput as exc:
         raise UserError("Some settings are out of range: " + str(exc), errors=exc.errors) from None
+    check_engine(model_config.engine)
     owner = current_owner(create=True)
+    to = queue.queue_for_engine(model_config.engine)
     job = Job(corpus_id=corpus.id, state="queued", model_config=model_config.to_dict(),
               train_config=train_config.to_dict(), message="Waiting for a worker",
-              estimated_epoch_seconds=guess["epoch_seconds"], owner=owner)
+              estimated_epoch_seconds=guess["epoch_seconds"], owner=owner, queue=to)
     db.session.add(job)
     # Counted after the insert, inside its transaction: two requests at once cannot both slip
     # under the limit (the second insert waits for the first to commit).
     db.session.flush()
     _check_active_limit(owner)
     db.session.commit()
-    _send(queue.TRAIN_MODEL, job, _delete_row(job))
+    _send(queue.TRAIN_MODEL, job, _delete_row(job), to)
     return job
 
 
@@ -282,11 +288,14 @@ def cancel_job(job_id: str) -> Job:
 
 
 def queue_position(job: Job) -> int | None:
-    """1 for the next job a worker will take; None unless queued."""
+    """1 for the next job a worker of its queue will take; None unless queued."""
     if job.state != "queued":
         return None
+    # Jobs from before there were two queues (queue NULL) all went to the CPU workers.
+    same_queue = (Job.queue == job.queue if job.queue not in (None, QUEUE_CPU)
+                  else or_(Job.queue == QUEUE_CPU, Job.queue.is_(None)))
     ahead = db.session.scalar(select(func.count()).select_from(Job).where(
-        Job.state == "queued", Job.created_at < job.created_at))
+        Job.state == "queued", same_queue, Job.created_at < job.created_at))
     return int(ahead) + 1
 
 
@@ -296,5 +305,5 @@ def delete_model(model_id: str) -> None:
     require_owner(model, "model", "delete")
     db.session.delete(model)
     db.session.commit()
-    paths().model_file(model.id).unlink(missing_ok=True)
+    files.delete_model_file(model.id)
     current_app.extensions["rnnlab_models"].evict(model.id)

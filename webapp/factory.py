@@ -2,7 +2,7 @@
 
 Order: defaults from the environment (``webapp.settings``), then ``test_config``; then the data
 folder, the secret key (generated once into the data folder when SECRET_KEY is unset), the
-database (tables created if missing), the task queue and the model cache.
+database (tables created if missing), the task queue, the model cache and the artifact store.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from webapp.artifacts import ArtifactStore
 from webapp.errors import UserError
 from webapp.extensions import csrf, db
 from webapp.limits import breach_message, init_limits
@@ -48,6 +49,8 @@ def _config_from_settings() -> dict:
         "UPLOAD_RATE_LIMIT": settings.upload_rate_limit,
         "JOB_RATE_LIMIT": settings.job_rate_limit,
         "PLAYGROUND_RATE_LIMIT": settings.playground_rate_limit,
+        "ARTIFACT_STORE": settings.artifact_store,
+        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
     }
 
 
@@ -88,6 +91,8 @@ def build_app(test_config: dict | None = None) -> Flask:
     app.extensions["rnnlab_queue"] = TaskQueue(app.config["BROKER_URL"],
                                                app.config["VISIBILITY_TIMEOUT_S"])
     app.extensions["rnnlab_models"] = ModelCache(app.config["MODEL_CACHE_SIZE"])
+    app.extensions["rnnlab_artifacts"] = ArtifactStore(
+        data_dir, app.config.get("ARTIFACT_STORE"), app.config.get("S3_ENDPOINT_URL"))
     _register_blueprints(app)
     init_limits(app)
     _register_error_handlers(app)

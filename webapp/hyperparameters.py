@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnncore.config import DTYPES, ENGINES, ModelConfig, TrainConfig
+from rnncore.config import ALL_ENGINES, DTYPES, ModelConfig, TrainConfig
 from rnncore.optimizers import OPTIMIZERS
 
 # Defaults are rnncore's (the tutorial's), so the form follows the library when they change.
@@ -47,9 +47,10 @@ FIELDS = (
           "Epochs between loss evaluations, checkpoints and generated samples.", 1, 200),
     Field("batch_size", "Batch size", "train", int, _TRAIN.batch_size,
           "Sentences per update; 1 is the tutorial's plain SGD, larger is faster per word.", 1, 256),
+    # The JAX engine is offered only while a GPU worker is connected: see webapp.engines.
     Field("engine", "Engine", "model", str, _MODEL.engine,
-          "PyTensor compiles the model and is fast; numpy is the readable reference.",
-          choices=ENGINES),
+          "PyTensor compiles the model and is fast; numpy is the readable reference; "
+          "pytensor-jax trains on a GPU worker.", choices=ALL_ENGINES),
     Field("dtype", "Precision", "model", str, _MODEL.dtype,
           "float32 is faster and halves memory; float64 for exact comparisons.", choices=DTYPES),
     Field("optimizer", "Optimizer", "train", str, _TRAIN.optimizer,

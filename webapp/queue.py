@@ -3,17 +3,37 @@
 The web app never imports ``worker``; the task names below and the database rows are the whole
 contract (a test checks the names against the worker's registered tasks). Rows are committed
 before their task is sent, so a worker always finds what it was sent for.
+
+Work goes to one of two queues: training on the JAX engine to "gpu", everything else (other
+engines, preprocessing) to "cpu"; each worker listens on the queues its RNNLAB_WORKER_QUEUES
+names. ``worker_queues`` asks the connected workers which queues they listen on, so the training
+form offers the GPU engine only while a GPU worker is there; the answer is kept for half a
+minute because asking takes up to a second.
 """
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from celery import Celery
+
+from rnncore.config import JAX_ENGINE
+from webapp.settings import QUEUE_CPU, QUEUE_GPU
 
 log = logging.getLogger(__name__)
 
 PREPROCESS_CORPUS = "worker.tasks.preprocess_corpus"
 TRAIN_MODEL = "worker.tasks.train_model"
+# How long an answer about the connected workers is kept; a failed question, only briefly.
+WORKERS_CACHE_S = 30.0
+WORKERS_DOWN_CACHE_S = 5.0
+WORKERS_REPLY_TIMEOUT_S = 1.0
+
+
+def queue_for_engine(engine: str | None) -> str:
+    """The queue a training job on ``engine`` goes to."""
+    return QUEUE_GPU if engine == JAX_ENGINE else QUEUE_CPU
 
 
 class QueueUnavailable(RuntimeError):
@@ -36,13 +56,41 @@ class TaskQueue:
             task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
                                        "interval_step": 0.5, "interval_max": 1},
         )
+        self._workers: tuple[float, set[str] | None] | None = None  # (when asked, answer)
+        self._lock = threading.Lock()
 
-    def send(self, task_name: str, row_id: str) -> None:
-        """Send ``task_name(row_id)``; QueueUnavailable when the broker cannot be reached."""
+    def send(self, task_name: str, row_id: str, queue: str = QUEUE_CPU) -> None:
+        """Send ``task_name(row_id)`` to ``queue``; QueueUnavailable when the broker is down."""
         try:
-            self.celery.send_task(task_name, args=[row_id])
+            self.celery.send_task(task_name, args=[row_id], queue=queue)
         except Exception as exc:  # kombu raises several connection error types
             log.warning("could not send %s(%s): %s", task_name, row_id, exc)
             raise QueueUnavailable(
                 "The task queue (Redis) cannot be reached, so no worker can start this. "
                 "Check that Redis is running and try again.") from exc
+
+    def worker_queues(self) -> set[str] | None:
+        """The queues connected workers listen on (cached); None when Redis cannot be reached."""
+        now = time.monotonic()
+        with self._lock:
+            if self._workers is not None:
+                asked, answer = self._workers
+                if now - asked < (WORKERS_CACHE_S if answer is not None else WORKERS_DOWN_CACHE_S):
+                    return answer
+        answer = self._ask_workers()
+        with self._lock:
+            self._workers = (time.monotonic(), answer)
+        return answer
+
+    def _ask_workers(self) -> set[str] | None:
+        if self.broker_url.startswith("memory://"):
+            return set()  # a broker in this process's memory: no worker can be listening
+        try:
+            with self.celery.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=0)  # down: say so at once
+                replies = self.celery.control.inspect(
+                    timeout=WORKERS_REPLY_TIMEOUT_S, connection=connection).active_queues()
+        except Exception as exc:  # kombu raises several connection error types
+            log.warning("could not ask the workers for their queues: %s", exc)
+            return None
+        return {q["name"] for queues in (replies or {}).values() for q in queues or ()}

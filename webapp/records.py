@@ -151,6 +151,9 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     estimated_epoch_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The Celery queue it was sent to ("cpu" or "gpu") and the worker that claimed it last.
+    queue: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    worker_host: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # The browser session that started the job (a hash; see webapp.visitors); None: admin only.
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     # Latest progress, overwritten about once a second by the worker.
@@ -191,7 +194,7 @@ class JobEvent(Base):
 
 
 class TrainedModel(Base):
-    """A finished model; its file is DATA_DIR/models/<id>.npz."""
+    """A finished model; its file is models/<id>.npz in the artifact store (webapp.artifacts)."""
 
     __tablename__ = "models"
 

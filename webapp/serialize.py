@@ -66,6 +66,8 @@ def job_dict(job: Job, history_since: int | None = None) -> dict:
         "error": job.error,
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
+        "queue": job.queue,
+        "worker_host": job.worker_host,
         "queue_position": actions.queue_position(job),
         "model_config": job.model_config,
         "train_config": job.train_config,

@@ -5,12 +5,17 @@ in the worker. The configuration is the one long tasks need: JSON only, late ack
 message prefetched per process, soft and hard time limits, and a Redis visibility timeout longer
 than the hard limit so that Redis never hands a running job to a second worker. Job state lives
 in the database, so there is no result backend.
+
+A worker listens on the queues RNNLAB_WORKER_QUEUES names ("cpu" by default; "gpu" on a machine
+with a GPU, which takes the JAX engine's jobs; ``-Q`` on the command line overrides it). Files
+reach other hosts through the artifact store (``webapp.artifacts``).
 """
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Queue
 
-from webapp.settings import Settings, load_settings
+from webapp.settings import QUEUE_CPU, Settings, load_settings
 
 TASK_NAMES = ("worker.tasks.preprocess_corpus", "worker.tasks.train_model")
 
@@ -37,7 +42,11 @@ def make_celery(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=True,
+        task_default_queue=QUEUE_CPU,
+        task_queues=[Queue(name) for name in settings.worker_queues],
         rnnlab_data_dir=str(settings.data_dir),
+        rnnlab_artifact_store=settings.artifact_store,
+        rnnlab_s3_endpoint_url=settings.s3_endpoint_url,
         rnnlab_database_url=settings.database_url,
         rnnlab_stale_after_s=settings.stale_after_s,
     )

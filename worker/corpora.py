@@ -3,7 +3,8 @@
 ``ensure_preprocessed`` is shared with training, which needs the corpus at its own vocabulary
 size: each (vocabulary size, column) is preprocessed once into its own file beside the upload.
 ``PreprocessedCorpus.save`` writes under a temporary name and renames it into place, so two jobs
-asking for the same file at once both end with a complete one.
+asking for the same file at once both end with a complete one. The upload comes from the artifact
+store and the preprocessed file goes back to it, so a worker on another host finds it done.
 """
 from __future__ import annotations
 
@@ -18,20 +19,32 @@ from sqlalchemy.orm import sessionmaker
 from rnncore.errors import Cancelled, CorpusError
 from rnncore.preprocess import PreprocessedCorpus, preprocess_csv
 from rnncore.sample_corpus import write_sample_corpus
+from webapp.artifacts import ArtifactMissing, ArtifactStore
 from webapp.records import Corpus, DataPaths, storage_problem, utcnow
 from worker.claims import Heartbeat, claim, guarded_update
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
+MISSING_UPLOAD = ("The uploaded file is not in the artifact store this worker reads. The web app "
+                  "and every worker must share one store (RNNLAB_ARTIFACT_STORE); the "
+                  "administrator should check their settings.")
+
 
 def ensure_preprocessed(paths: DataPaths, corpus_id: str, vocabulary_size: int,
-                        column: str | None, progress=None, should_stop=None) -> PreprocessedCorpus:
-    """The corpus preprocessed at ``vocabulary_size``, from its file or made now and saved."""
+                        column: str | None, progress=None, should_stop=None,
+                        store: ArtifactStore | None = None) -> PreprocessedCorpus:
+    """The corpus preprocessed at ``vocabulary_size``, from its file or made now and saved.
+
+    ``store`` (default: the data folder) is where the upload is read from and the result put.
+    """
+    store = store or ArtifactStore(paths.root)
     target = paths.corpus_preprocessed(corpus_id, vocabulary_size, column)
-    if target.exists():
-        return PreprocessedCorpus.load(target)
-    corpus = preprocess_csv(paths.corpus_source(corpus_id), vocabulary_size=vocabulary_size,
+    key = store.key(target)
+    if target.exists() or store.exists(key):
+        return PreprocessedCorpus.load(store.fetch(key))
+    source = store.fetch(store.key(paths.corpus_source(corpus_id)))
+    corpus = preprocess_csv(source, vocabulary_size=vocabulary_size,
                             column=column, progress=progress, should_stop=should_stop)
     try:
         corpus.save(target)  # written beside the target, then renamed over it
@@ -40,6 +53,7 @@ def ensure_preprocessed(paths: DataPaths, corpus_id: str, vocabulary_size: int,
         for partial in target.parent.glob(f"{target.name}.tmp{os.getpid()}*"):
             partial.unlink(missing_ok=True)
         raise
+    store.put_file(target, key)
     return corpus
 
 
@@ -89,12 +103,19 @@ def run_preprocessing(ctx: WorkerContext, corpus_id: str) -> str:
     source = ctx.paths.corpus_source(corpus_id)
     with Heartbeat(ctx.session_factory, Corpus, corpus_id, token):
         try:
-            if corpus.source == "sample" and not source.exists():
+            if corpus.source == "sample" and not ctx.store.exists(ctx.store.key(source)):
                 write_sample_source(source)
+                ctx.store.put_file(source)
             result = ensure_preprocessed(ctx.paths, corpus_id, corpus.vocabulary_size,
-                                         corpus.text_column, progress, progress.should_stop)
+                                         corpus.text_column, progress, progress.should_stop,
+                                         store=ctx.store)
         except Cancelled:
             return "lost"
+        except ArtifactMissing as exc:
+            log.error("corpus %s: %s", corpus_id, exc)
+            guarded_update(ctx.session_factory, Corpus, corpus_id, token, state="failed",
+                           error=MISSING_UPLOAD, message=None, updated_at=utcnow())
+            return "failed"
         except CorpusError as exc:
             guarded_update(ctx.session_factory, Corpus, corpus_id, token, state="failed",
                            error=str(exc), message=None, updated_at=utcnow())
@@ -115,6 +136,7 @@ def run_preprocessing(ctx: WorkerContext, corpus_id: str) -> str:
     report = dict(result.report)
     done = guarded_update(ctx.session_factory, Corpus, corpus_id, token, state="ready",
                           report=report, text_column=report.get("text_column"),
-                          size_bytes=source.stat().st_size, fraction_done=1.0, message=None,
+                          size_bytes=source.stat().st_size if source.exists() else
+                          corpus.size_bytes, fraction_done=1.0, message=None,
                           updated_at=utcnow())
     return "ready" if done else "lost"

@@ -3,7 +3,9 @@ the record out. Names are explicit and equal to their dotted path; the web app s
 
 A message can arrive twice (a worker killed mid-run puts it back). The claim in the runner makes
 the second delivery harmless; when the first worker may still be alive, the task checks again
-after the heartbeat would have gone stale, and takes the job over if it has.
+after the heartbeat would have gone stale, and takes the job over if it has. Every message goes
+back to the queue its row names (preprocessing: "cpu"; a job: the queue the web app chose), so a
+GPU job is never taken by a CPU worker.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from celery.signals import worker_ready
 from sqlalchemy import select
 
 from webapp.records import Corpus, Job
+from webapp.settings import QUEUE_CPU
 from worker.celery_app import app
 from worker.claims import seconds_until_stale
 from worker.context import WorkerContext, context_for
@@ -28,16 +31,23 @@ RUNNING_STATES = ("preprocessing", "training")
 
 def worker_context() -> WorkerContext:
     conf = current_app.conf
-    return context_for(conf.rnnlab_database_url, conf.rnnlab_data_dir, conf.rnnlab_stale_after_s)
+    return context_for(conf.rnnlab_database_url, conf.rnnlab_data_dir, conf.rnnlab_stale_after_s,
+                       conf.rnnlab_artifact_store, conf.rnnlab_s3_endpoint_url)
 
 
-def _recheck_in(ctx: WorkerContext, record, row_id: str) -> float | None:
-    """Seconds until a row that another worker holds would count as abandoned; None if not held."""
+def queue_of(row) -> str:
+    """The queue a row's work goes to; jobs made before there were two queues went to "cpu"."""
+    return getattr(row, "queue", None) or QUEUE_CPU
+
+
+def _recheck_in(ctx: WorkerContext, record, row_id: str) -> tuple[float, str] | None:
+    """Seconds until a row that another worker holds would count as abandoned, and the queue
+    to ask again on; None if not held."""
     with ctx.session() as session:
         row = session.get(record, row_id)
     if row is None or row.state not in RUNNING_STATES:
         return None
-    return seconds_until_stale(row, ctx.stale_after_s) + 2
+    return seconds_until_stale(row, ctx.stale_after_s) + 2, queue_of(row)
 
 
 @app.task(name="worker.tasks.preprocess_corpus", bind=True, max_retries=RECHECK_RETRIES)
@@ -45,8 +55,8 @@ def preprocess_corpus(self, corpus_id: str) -> str:
     """Preprocess one corpus and store its report."""
     ctx = worker_context()
     outcome = run_preprocessing(ctx, corpus_id)
-    if outcome == "skipped" and (delay := _recheck_in(ctx, Corpus, corpus_id)) is not None:
-        raise self.retry(countdown=delay)
+    if outcome == "skipped" and (again := _recheck_in(ctx, Corpus, corpus_id)) is not None:
+        raise self.retry(countdown=again[0], queue=again[1])
     log.info("corpus %s: %s", corpus_id, outcome)
     return outcome
 
@@ -55,9 +65,9 @@ def preprocess_corpus(self, corpus_id: str) -> str:
 def train_model(self, job_id: str) -> str:
     """Train one job to a model (or to failed / cancelled)."""
     ctx = worker_context()
-    outcome = run_training_job(ctx, job_id)
-    if outcome == "skipped" and (delay := _recheck_in(ctx, Job, job_id)) is not None:
-        raise self.retry(countdown=delay)
+    outcome = run_training_job(ctx, job_id, worker_host=self.request.hostname)
+    if outcome == "skipped" and (again := _recheck_in(ctx, Job, job_id)) is not None:
+        raise self.retry(countdown=again[0], queue=again[1])
     log.info("job %s: %s", job_id, outcome)
     return outcome
 
@@ -75,7 +85,8 @@ def requeue_abandoned(ctx: WorkerContext) -> list[str]:
         jobs = session.scalars(select(Job).where(Job.state.in_(RUNNING_STATES))).all()
     for task, rows in ((preprocess_corpus, corpora), (train_model, jobs)):
         for row in rows:
-            task.apply_async(args=[row.id], countdown=seconds_until_stale(row, ctx.stale_after_s) + 1)
+            task.apply_async(args=[row.id], queue=queue_of(row),
+                             countdown=seconds_until_stale(row, ctx.stale_after_s) + 1)
             sent.append(row.id)
     return sent
 

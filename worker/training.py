@@ -5,10 +5,15 @@ from its last checkpoint. The finished model is written under the id reserved on
 re-delivered message cannot make a second model. Failures end as a sentence on the job row:
 rnncore's own errors (bad corpus, diverged loss) as they are, anything else with its type and a
 pointer to the worker's log.
+
+Files are computed in this host's data folder and published to the artifact store: checkpoints
+as they are written (``worker.publishing``), the model before its row says it exists. A job
+taken over from another host first brings the store's checkpoint here.
 """
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import replace
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -18,22 +23,28 @@ from rnncore.checkpoint import load_checkpoint, save_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
 from rnncore.train import build_model, train_with_sgd
+from webapp.artifacts import ArtifactMissing
 from webapp.records import Corpus, Job, JobEvent, TrainedModel, storage_problem, utcnow
 from worker.claims import Heartbeat, claim, guarded_update, seconds_until_stale
 from worker.context import WorkerContext
-from worker.corpora import ensure_preprocessed
+from worker.corpora import MISSING_UPLOAD, ensure_preprocessed
 from worker.progress import JobProgress, finite
+from worker.publishing import CheckpointPublisher
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 
 
-def run_training_job(ctx: WorkerContext, job_id: str) -> str:
-    """Train a queued job; return "finished", "failed", "cancelled", "skipped" or "lost"."""
+def run_training_job(ctx: WorkerContext, job_id: str, worker_host: str | None = None) -> str:
+    """Train a queued job; return "finished", "failed", "cancelled", "skipped" or "lost".
+
+    ``worker_host`` (the Celery worker's name, e.g. ``gpu1@host``) is stored on the job row.
+    """
     token = claim(ctx.session_factory, Job, job_id, "preprocessing", ("preprocessing", "training"),
                   extra={"attempts": Job.attempts + 1, "message": "Preparing the corpus",
-                         "fraction_done": 0.0, "started_at": utcnow()},
+                         "fraction_done": 0.0, "started_at": utcnow(),
+                         "worker_host": (worker_host or socket.gethostname())[:200]},
                   max_attempts=MAX_ATTEMPTS, stale_after_s=ctx.stale_after_s)
     if token is None:
         _give_up_if_exhausted(ctx, job_id)
@@ -44,6 +55,9 @@ def run_training_job(ctx: WorkerContext, job_id: str) -> str:
             outcome = _train(ctx, job_id, token, progress)
         except Cancelled:
             outcome = "lost" if progress.claim_lost else "cancelled"
+        except ArtifactMissing as exc:
+            log.error("training job %s: %s", job_id, exc)
+            outcome = _fail(ctx, job_id, token, MISSING_UPLOAD)
         except (RnnCoreError, ValueError) as exc:
             outcome = _fail(ctx, job_id, token, str(exc))
         except OSError as exc:  # disk full, data folder not writable: the last checkpoint stays
@@ -71,7 +85,7 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     train_config = TrainConfig.from_dict(job.train_config).validate()
     data = ensure_preprocessed(ctx.paths, corpus.id, model_config.vocabulary_size,
                                corpus.text_column, progress.preprocessing_progress,
-                               progress.should_stop)
+                               progress.should_stop, store=ctx.store)
     if len(data.vocabulary) < model_config.vocabulary_size:
         raise ValueError(f"The corpus has only {len(data.vocabulary):,} different words (with "
                          f"the markers and UNKNOWN_TOKEN), fewer than the vocabulary size "
@@ -92,9 +106,15 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     if checkpoint is not None:
         model.set_params(checkpoint.params)
     progress.phase("training", "Training" + resumed)
-    result = train_with_sgd(model, data, train_config, callback=progress,
-                            should_stop=progress.should_stop, checkpoint_path=checkpoint_path,
-                            resume_state=checkpoint.state if checkpoint else None)
+    publisher = CheckpointPublisher(ctx.store, checkpoint_path, progress)
+    try:
+        result = train_with_sgd(model, data, train_config, callback=publisher,
+                                should_stop=progress.should_stop,
+                                checkpoint_path=checkpoint_path,
+                                resume_state=checkpoint.state if checkpoint else None)
+    except (RnnCoreError, OSError):
+        publisher.publish_quietly()  # the checkpoint written as it stopped, for whoever resumes
+        raise
     return _finish(ctx, job, corpus, token, data.vocabulary, model_config, train_config, result,
                    message="Finished" + resumed)
 
@@ -106,7 +126,8 @@ def _resume_point(ctx: WorkerContext, job_id: str, checkpoint_path):
     point kept, so progress never runs backwards when the run picks up again.
     """
     start = {"fraction_done": 0.0, "epoch": 0, "examples_seen": 0, "tokens_seen": 0}
-    if not checkpoint_path.exists():
+    # From the store: another host may have written a newer one than a copy left here.
+    if ctx.store.refresh(ctx.store.key(checkpoint_path)) is None:
         return None, start
     checkpoint = load_checkpoint(checkpoint_path)
     seen = int(checkpoint.state.get("examples_seen", 0))
@@ -133,6 +154,7 @@ def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, res
     # The downloadable model: U, V, W, vocabulary and settings; no optimizer or RNG state.
     state = {k: v for k, v in result.state.items() if k not in ("optimizer_state", "rng_state")}
     save_checkpoint(model_path, result.params, vocabulary, model_config, train_config, state)
+    ctx.store.put_file(model_path)  # in the store before its row tells the web app it exists
     with ctx.session() as session, session.begin():
         fresh = session.get(Job, job.id)
         if fresh is None or fresh.claim_token != token:
@@ -149,7 +171,11 @@ def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, res
                 size_bytes=model_path.stat().st_size, owner=job.owner))
         fresh.state, fresh.message, fresh.finished_at = "finished", message, utcnow()
         fresh.fraction_done, fresh.eta_seconds = 1.0, 0.0
-    ctx.paths.job_checkpoint(job.id).unlink(missing_ok=True)
+    try:
+        ctx.store.delete(ctx.store.key(ctx.paths.job_checkpoint(job.id)))
+    except OSError:
+        log.warning("job %s finished but its checkpoint could not be deleted", job.id,
+                    exc_info=True)
     return "finished"
 
 

@@ -97,6 +97,8 @@ function show(data) {
   setText("job-valid-loss", formatNumber(job.valid_loss, 4));
   setText("job-perplexity", formatNumber(job.valid_perplexity, 1));
   setText("job-lr", job.learning_rate === null ? "–" : String(job.learning_rate));
+  const queue = `${job.queue || "cpu"} queue`;
+  setText("job-worker", job.worker_host ? `${job.worker_host}, ${queue}` : `not taken yet (${queue})`);
   if (job.cancel_requested && !FINAL_STATES.includes(job.state)) setText("job-message", "Stopping…");
   const error = document.getElementById("job-error");
   error.hidden = !job.error;

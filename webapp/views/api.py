@@ -16,6 +16,7 @@ from sqlalchemy import select
 from wtforms.validators import ValidationError
 
 from webapp import actions, playground
+from webapp.engines import engine_choice
 from webapp.errors import UserError
 from webapp.extensions import db
 from webapp.hyperparameters import FIELDS, InvalidInput
@@ -79,10 +80,12 @@ def csrf_token():
 
 @bp.get("/hyperparameters")
 def hyperparameters():
-    """The training settings: defaults, bounds and explanations."""
+    """The training settings: defaults, bounds and explanations; the engines usable now."""
+    engines = engine_choice()
     return {"fields": [{"name": f.name, "label": f.label, "type": f.kind.__name__,
                         "default": f.default, "min": f.lo, "max": f.hi,
-                        "choices": list(f.choices), "help": f.help} for f in FIELDS]}
+                        "choices": list(engines.engines if f.name == "engine" else f.choices),
+                        "help": f.help} for f in FIELDS], "engine_note": engines.note}
 
 
 @bp.get("/corpora")

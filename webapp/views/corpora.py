@@ -5,7 +5,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from rnncore.corpus import preview_csv
 from rnncore.errors import CorpusError
-from webapp import actions
+from webapp import actions, files
 from webapp.errors import UserError
 from webapp.forms import PreprocessForm, SampleForm, UploadForm, add_errors
 from webapp.records import Corpus
@@ -45,8 +45,8 @@ def sample():
 
 def _preview(corpus: Corpus):
     """The first rows, or the reason they cannot be shown."""
-    source = actions.paths().corpus_source(corpus.id)
-    if not source.exists():
+    source = files.corpus_source(corpus.id)
+    if source is None:
         return None, None
     try:
         return preview_csv(source), None

@@ -5,6 +5,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from webapp import actions
+from webapp.engines import engine_choice
 from webapp.errors import UserError
 from webapp.estimate import describe_seconds
 from webapp.extensions import db
@@ -38,9 +39,11 @@ def _render_form(form, corpora: list[Corpus], status: int = 200, loose: list[str
                               for c in corpora]
     chosen = next((c for c in corpora if c.id == form.corpus_id.data), None)
     values = {f.name: getattr(form, f.name).data for f in FIELDS}
+    engines = engine_choice()
+    form.engine.choices = list(engines.engines)
     return render_template("jobs/new.html", form=form, corpora=corpora, fields=FIELDS,
                            estimate_text=_estimate_text(chosen, values),
-                           loose_errors=list(loose)), status
+                           engine_note=engines.note, loose_errors=list(loose)), status
 
 
 @bp.get("/new")

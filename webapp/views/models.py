@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, send_file, url_for
 
-from webapp import actions, playground
+from webapp import actions, files, playground
 from webapp.errors import UserError
 from webapp.forms import ButtonForm, GenerateForm, NextWordsForm, ScoreForm, add_errors
 from webapp.records import TrainedModel
@@ -16,9 +16,9 @@ QUESTIONS = {"generate": (GenerateForm, playground.generate),
 
 
 def language_model(model: TrainedModel):
-    """The model, loaded once per web process (LRU by id)."""
+    """The model, loaded once per web process (LRU by id) from the artifact store."""
     cache = current_app.extensions["rnnlab_models"]
-    return cache.get(model.id, actions.paths().model_file(model.id))
+    return cache.get(model.id, files.model_path(model.id))
 
 
 def _render(model: TrainedModel, forms: dict | None = None, results: dict | None = None,
@@ -65,9 +65,7 @@ def ask(model_id: str, question: str):
 def download(model_id: str):
     """The model as .npz: U, V, W, vocabulary and hyperparameters."""
     model = actions.get_or_404(TrainedModel, model_id, "model")
-    path = actions.paths().model_file(model.id)
-    if not path.exists():
-        raise UserError("The model's file is missing from the server.", status=404)
+    path = files.model_path(model.id)  # UserError 404 when the file is missing
     return send_file(path, mimetype="application/octet-stream", as_attachment=True,
                      download_name=f"rnnlab-model-{model.id}.npz")
 
