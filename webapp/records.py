@@ -254,31 +254,42 @@ def _file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# Any fixed number: PostgreSQL's advisory lock that web processes and workers on every host take
+# while they create the tables.
+SCHEMA_LOCK_KEY = 7_468_510
+
+
 def create_schema(engine: Engine, data_dir: Path) -> None:
-    """Create missing tables; a lock file keeps several processes starting at once from racing."""
-    with _file_lock(Path(data_dir) / ".schema.lock"):
-        Base.metadata.create_all(engine)
-        _add_missing_columns(engine)
+    """Create missing tables and columns; processes starting at once take turns.
+
+    On one host a lock file in the data folder orders them; hosts with their own data folders share
+    only the database (PostgreSQL), where an advisory lock held for the transaction does.
+    """
+    with _file_lock(Path(data_dir) / ".schema.lock"), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": SCHEMA_LOCK_KEY})
+        Base.metadata.create_all(connection)
+        _add_missing_columns(connection)
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _add_missing_columns(connection) -> None:
     """Add the nullable columns a newer version defines to tables an older one created.
 
     The only schema changes so far are such additions (``owner``), so this stands in for a
     migration tool: existing rows get NULL, which every reader accepts.
     """
-    inspector = inspect(engine)
-    with engine.begin() as connection:
-        for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                if not column.nullable:
-                    raise RuntimeError(f"cannot add the required column {table.name}.{column.name}"
-                                       f" to an existing database; migrate it by hand")
-                kind = column.type.compile(dialect=engine.dialect)
-                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
-                                        f'{kind}'))
-            for index in table.indexes:
-                index.create(connection, checkfirst=True)
+    inspector = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"cannot add the required column {table.name}.{column.name}"
+                                   f" to an existing database; migrate it by hand")
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
+                                    f'{kind}'))
+        for index in table.indexes:
+            index.create(connection, checkfirst=True)
