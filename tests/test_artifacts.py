@@ -123,6 +123,14 @@ def test_keys_cannot_leave_the_data_folder(tmp_path, key):
         ArtifactStore(tmp_path).key(tmp_path.parent / "elsewhere.npz")
 
 
+def test_postgresql_urls_use_the_installed_driver():
+    for written in ("postgresql://u:p@db/rnnlab", "postgres://u:p@db/rnnlab"):
+        assert load_settings({"DATABASE_URL": written}).database_url == \
+            "postgresql+psycopg://u:p@db/rnnlab"
+    kept = "postgresql+psycopg://u@db/x"
+    assert load_settings({"DATABASE_URL": kept}).database_url == kept
+
+
 def test_store_settings(tmp_path):
     assert load_settings({}).artifact_store is None
     settings = load_settings({"RNNLAB_ARTIFACT_STORE": "file:///mnt/shared/",

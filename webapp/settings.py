@@ -9,7 +9,7 @@ so that the worker may import it (see ``webapp.records`` for why that single cro
 | RNNLAB_DATA_DIR | ./data | database, corpora, models, Redis's files, the generated secret key |
 | REDIS_URL | (unset) | use this Redis and start none; unset: a redis-server on RNNLAB_REDIS_PORT |
 | RNNLAB_REDIS_PORT | 6390 | loopback port of the Redis that rnnlab starts itself |
-| DATABASE_URL | sqlite:///DATA_DIR/rnnlab.sqlite3 | e.g. postgresql+psycopg://user@host/rnnlab |
+| DATABASE_URL | sqlite:///DATA_DIR/rnnlab.sqlite3 | e.g. postgresql://user@host/rnnlab (psycopg 3) |
 | SECRET_KEY | (generated) | generated once and kept in DATA_DIR/secret_key when unset |
 | MAX_UPLOAD_MB | 50 | largest accepted upload, in megabytes |
 | WORKER_CONCURRENCY | 2 | worker processes, so jobs trained at the same time |
@@ -138,6 +138,15 @@ def _artifact_store(environ: Mapping[str, str]) -> str | None:
                         f"s3://bucket/prefix, not {raw!r}")
 
 
+def _database_url(raw: str) -> str:
+    """PostgreSQL URLs as commonly written (postgresql://, postgres://) use psycopg 3, which
+    requirements.txt installs; SQLAlchemy would otherwise look for psycopg2."""
+    for scheme in ("postgresql://", "postgres://"):
+        if raw.startswith(scheme):
+            return "postgresql+psycopg://" + raw[len(scheme):]
+    return raw
+
+
 def _worker_queues(environ: Mapping[str, str]) -> tuple[str, ...]:
     raw = environ.get("RNNLAB_WORKER_QUEUES", "").strip() or QUEUE_CPU
     names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
@@ -154,7 +163,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     data_dir = Path(env.get("RNNLAB_DATA_DIR") or "data").expanduser().resolve()
     redis_port = _int(env, "RNNLAB_REDIS_PORT", 6390, 1, 65535)
     redis_url = env.get("REDIS_URL", "").strip()
-    database_url = env.get("DATABASE_URL", "").strip()
+    database_url = _database_url(env.get("DATABASE_URL", "").strip())
     return Settings(
         data_dir=data_dir,
         redis_url=redis_url or f"redis://127.0.0.1:{redis_port}/0",
