@@ -118,20 +118,25 @@ def ready(client, worker_ctx, rows: list[list[str]], vocabulary_size: int = 8000
     return client.get(f"/api/corpora/{corpus['id']}").get_json()
 
 
-def test_a_corpus_smaller_than_the_vocabulary_is_refused_at_the_start(app, worker_ctx):
+def test_a_corpus_smaller_than_the_vocabulary_trains_on_all_its_words_and_says_so(
+        app, worker_ctx, data_dir):
+    from rnncore.checkpoint import load_checkpoint
+    from worker.training import run_training_job
+
     client = app.test_client()
     corpus = ready(client, worker_ctx, SENTENCES)
     most = corpus["report"]["unique_words"] + 1  # every word, both markers, UNKNOWN_TOKEN
-    refused = client.post("/api/jobs", json={"corpus_id": corpus["id"], "engine": "numpy",
-                                             "vocabulary_size": most + 1})
-    assert refused.status_code == 400
-    assert f"at most {most}" in refused.get_json()["errors"]["vocabulary_size"]
-    assert row_counts(app) == (1, 0)
-    page = client.post("/jobs/new", data={"corpus_id": corpus["id"], "vocabulary_size": "8000"})
-    assert page.status_code == 400 and f"at most {most}" in page.get_data(as_text=True)
-    fits = client.post("/api/jobs", json={"corpus_id": corpus["id"], "engine": "numpy",
-                                          "vocabulary_size": 50, "nepoch": 1})
-    assert fits.status_code == 202, fits.get_json()
+    job = client.post("/api/jobs", json={"corpus_id": corpus["id"], "engine": "numpy",
+                                         "vocabulary_size": 8000, "hidden_dim": 4, "nepoch": 1})
+    assert job.status_code == 202, job.get_json()
+    assert run_training_job(worker_ctx, job.get_json()["id"]) == "finished"
+    done = client.get(f"/api/jobs/{job.get_json()['id']}").get_json()
+    assert f"the corpus has only {most} different words" in done["message"]
+    assert "not 8,000" in done["message"]
+    model = client.get(f"/api/models/{done['model_id']}").get_json()
+    assert model["model_config"]["vocabulary_size"] == most
+    saved = load_checkpoint(data_dir / "models" / f"{done['model_id']}.npz")
+    assert saved.params["V"].shape[0] == len(saved.vocabulary) == most
 
 
 def test_one_sentence_is_not_a_corpus_to_train_on(app, worker_ctx):

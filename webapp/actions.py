@@ -204,24 +204,18 @@ def plan_job(corpus: Corpus, values: dict):
     return model_config, train_config, guess
 
 
-def _check_corpus_fits(report: dict, vocabulary_size: int) -> None:
-    """Refuse a corpus too small to train on, or smaller than the vocabulary asked for."""
+def _check_corpus_fits(report: dict) -> None:
+    """Refuse a corpus too small to train on.
+
+    A corpus with fewer different words than the vocabulary size asked for is not refused: the
+    worker trains on all its words, and the job says so.
+    """
     sentences = int(report.get("sentences") or 0)
     if report and sentences < MIN_TRAINING_SENTENCES:
         raise InvalidInput({"corpus_id": (
             f"this corpus has only {sentences} sentence{'s' if sentences != 1 else ''}; a "
             f"language model needs at least {MIN_TRAINING_SENTENCES} to learn anything. Upload "
             f"more text")})
-    unique = int(report.get("unique_words") or 0)
-    # Every different word (the two sentence markers included) plus UNKNOWN_TOKEN.
-    most = unique + 1
-    if unique and vocabulary_size > most:
-        smallest = hyperparameters.FIELDS_BY_NAME["vocabulary_size"].lo
-        advice = (f"choose a vocabulary size of at most {most:,}" if most >= smallest else
-                  "upload a larger corpus")
-        raise InvalidInput({"vocabulary_size": (
-            f"this corpus has only {unique - 2:,} different words, so a vocabulary can hold at "
-            f"most {most:,} (with the sentence markers and UNKNOWN_TOKEN); {advice}")})
 
 
 def create_job(corpus_id: str, values: dict) -> Job:
@@ -232,7 +226,7 @@ def create_job(corpus_id: str, values: dict) -> Job:
                         status=409, errors={"corpus_id": "not preprocessed yet"})
     try:
         model_config, train_config, guess = plan_job(corpus, values)
-        _check_corpus_fits(corpus.report or {}, model_config.vocabulary_size)
+        _check_corpus_fits(corpus.report or {})
     except InvalidInput as exc:
         raise UserError("Some settings are out of range: " + str(exc), errors=exc.errors) from None
     check_engine(model_config.engine)

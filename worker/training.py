@@ -86,20 +86,20 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     data = ensure_preprocessed(ctx.paths, corpus.id, model_config.vocabulary_size,
                                corpus.text_column, progress.preprocessing_progress,
                                progress.should_stop, store=ctx.store)
-    if len(data.vocabulary) < model_config.vocabulary_size:
-        raise ValueError(f"The corpus has only {len(data.vocabulary):,} different words (with "
-                         f"the markers and UNKNOWN_TOKEN), fewer than the vocabulary size "
-                         f"{model_config.vocabulary_size:,}; choose a vocabulary size of at most "
-                         f"{len(data.vocabulary):,}.")
+    remarks = []  # said on the job while it trains and once it has finished
     if len(data.vocabulary) < model_config.vocabulary_size:
         # A corpus with fewer distinct words than asked for trains on all of them.
+        remarks.append(f"the corpus has only {len(data.vocabulary):,} different words with the "
+                       f"markers and UNKNOWN_TOKEN, so that is the vocabulary, not "
+                       f"{model_config.vocabulary_size:,}")
         model_config = replace(model_config, vocabulary_size=len(data.vocabulary))
     checkpoint_path = ctx.paths.job_checkpoint(job_id)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint, figures = _resume_point(ctx, job_id, checkpoint_path)
-    resumed = (f" (resumed from epoch {checkpoint.state.get('epoch', 0)}, batch "
-               f"{checkpoint.state.get('batch_index', 0)}, after its worker stopped)"
-               if checkpoint else "")
+    if checkpoint is not None:
+        remarks.insert(0, f"resumed from epoch {checkpoint.state.get('epoch', 0)}, batch "
+                          f"{checkpoint.state.get('batch_index', 0)}, after its worker stopped")
+    resumed = f" ({'; '.join(remarks)})" if remarks else ""
     progress.phase("training", "Resuming from the last checkpoint" if checkpoint else
                    "Building the model", **figures)
     model = build_model(model_config, train_config)
