@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO, write_corpus
 from rnncore.checkpoint import CheckpointError, load_checkpoint
 from rnncore.preprocess import PreprocessedCorpus
+from webapp.settings import QUEUE_CPU
 
 
 class Planted:
@@ -100,8 +101,9 @@ def test_the_real_worker_refuses_a_pickled_message(live_stack, tmp_path):
     sender = Celery("attacker", broker=stack.redis_url, set_as_current=False)
     sender.conf.update(task_serializer="pickle", accept_content=["pickle", "json"])
     try:
+        # On the queue the worker listens to, so the worker itself must refuse it.
         sender.send_task("worker.tasks.train_model", args=[Planted(marker)],
-                         serializer="pickle")
+                         serializer="pickle", queue=QUEUE_CPU)
     finally:
         sender.close()
     # A JSON message sent after it: once it is done, the pickled one was dealt with.
