@@ -112,7 +112,7 @@ class RNNJax(RNNPyTensor):
 
     @property
     def device(self) -> str:
-        """The device JAX computes on, e.g. "cuda:0" or "cpu:0"."""
+        """The device JAX computes on: "gpu:0" with jax's CUDA build and a GPU, else "cpu:0"."""
         device = self.jax.devices()[0]
         return f"{device.platform}:{device.id}"
 
@@ -141,12 +141,15 @@ class RNNJax(RNNPyTensor):
     # --- compiled functions, one per static shape -------------------------------------------
 
     def _static_function(self, kind, B, T):
-        # Ages carried by the backward scan: beyond T - 1 they would all be zero, so every
-        # truncation from T - 1 up shares one function.
-        ages = min(self.bptt_truncate, T - 1) + 1 if kind in ("gradients", "train") else 0
+        """The function ``kind`` for batches of B sentences padded to length T, compiled once."""
+        ages = 0  # only the backward scan carries ages
+        if kind in ("gradients", "train"):
+            # Ages beyond T - 1 would stay zero, so every truncation from T - 1 up shares one.
+            ages = min(self.bptt_truncate, T - 1) + 1
         key = (kind, B, T, ages)
         if key not in self._functions:
-            self._functions[key] = getattr(self, f"_compile_static_{kind}")(B, T, ages - 1)
+            compile_kind = getattr(self, f"_compile_static_{kind}")
+            self._functions[key] = compile_kind(B, T, ages - 1) if ages else compile_kind(B, T)
         return self._functions[key]
 
     def _static_params(self):
@@ -170,14 +173,14 @@ class RNNJax(RNNPyTensor):
         dU_T, dW = backward(U_T, W, x, s, ds, bptt_truncate)
         return loss, {"U": dU_T, "V": dV, "W": dW}  # U's gradient in U's stored layout
 
-    def _compile_static_forward(self, B, T, _):
+    def _compile_static_forward(self, B, T):
         x = pt.tensor("x", dtype="int32", shape=(T,))
         U_T, V, W = self._static_params()
         s = self._static_states(U_T, W, x[None, :])[:, 0, :]  # (T, H)
         o = pt.special.softmax(s @ V.T, axis=-1)  # (T, C)
         return pytensor.function([x], [o, s], mode=COMPILE_MODE)
 
-    def _compile_static_loss(self, B, T, _):
+    def _compile_static_loss(self, B, T):
         x, y, mask = self._static_batch(B, T)
         U_T, V, W = self._static_params()
         loss = plain_output_layer(V, self._static_states(U_T, W, x), y, mask, with_grad=False)

@@ -103,10 +103,10 @@ def test_compiled_functions_are_cached_by_padded_length(engines):
         x, y, mask = pad_batch(xs, ys, dtype=np.float64)
         want = reference.calculate_total_loss(xs, ys)
         assert model.batch_loss(x, y, mask) == pytest.approx(want, rel=1e-12)
-        extra = ((0, 0), (0, 3))  # three more padded steps, still inside the bucket
-        if padded_length(x.shape[1] + 3) == padded_length(x.shape[1]):
-            assert model.batch_loss(*(np.pad(a, extra) for a in (x, y, mask))) == pytest.approx(
-                want, rel=1e-12)
+        # The same batch padded by hand to the end of its bucket: same function, same loss.
+        extra = ((0, 0), (0, padded_length(x.shape[1]) - x.shape[1]))
+        assert model.batch_loss(*(np.pad(a, extra) for a in (x, y, mask))) == pytest.approx(
+            want, rel=1e-12)
     assert model.compiled_shapes() == [("loss", 2, 8, 0), ("loss", 2, 16, 0)]
 
 
@@ -137,7 +137,7 @@ def test_float32_model_computes_in_float32_and_starts_at_log_vocabulary_size():
     assert all(g.dtype == np.float32 for g in grads.values())
     assert all(v.dtype == np.float32 and v.flags.writeable for v in model.get_params().values())
     assert abs(loss / (12 * 20) - math.log(8000)) < 0.05
-    assert model.device.split(":")[0] in ("cpu", "cuda", "gpu", "rocm")
+    assert model.device.split(":")[0] in ("cpu", "gpu")
 
 
 def test_a_job_on_the_jax_engine_trains_as_the_numpy_engine_does():
