@@ -39,6 +39,13 @@ def toy_model(train_config, engine="numpy"):
     return build_model(model_config, train_config)
 
 
+@pytest.fixture(autouse=True)
+def no_polls_during_evaluations(monkeypatch):
+    """Tests here stop training on the n-th should_stop call; polls during a loss evaluation come
+    every EVAL_STOP_CHECK_S seconds, so their number depends on the machine's speed."""
+    monkeypatch.setattr("rnncore.train.EVAL_STOP_CHECK_S", float("inf"))
+
+
 class StopAfter:
     """should_stop that answers True on its n-th call."""
 
