@@ -17,7 +17,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from rnncore.config import DTYPES, ENGINES, ModelConfig, TrainConfig
+from rnncore.config import ALL_ENGINES, DTYPES, ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
 from rnncore.optimizers import OPTIMIZERS
 
@@ -33,10 +33,10 @@ TRAIN_FLAGS = {  # TrainConfig / ModelConfig field -> help line
     "optimizer": "update rule",
     "max_sentence_length": "leave out longer sentences (words, markers included; default: none)",
     "seed": "fixes initial weights, validation split and batch order",
-    "engine": "pytensor (compiled, fast) or numpy (readable reference)",
+    "engine": "pytensor (compiled, fast), numpy (readable reference) or pytensor-jax (GPU through JAX)",
     "dtype": "float32 (half the memory) or float64",
 }
-CHOICES = {"optimizer": OPTIMIZERS, "engine": ENGINES, "dtype": DTYPES}
+CHOICES = {"optimizer": OPTIMIZERS, "engine": ALL_ENGINES, "dtype": DTYPES}
 # Settings that may differ when resuming: more epochs extend the run.
 RESUME_MAY_CHANGE = {"nepoch"}
 
