@@ -101,7 +101,10 @@ def test_workers_listen_on_cpu_unless_told_otherwise():
     from worker.celery_app import make_celery
 
     def queues(env):
-        return [q.name for q in make_celery(load_settings(env)).conf.task_queues]
+        declared = make_celery(load_settings(env)).amqp.queues.values()
+        # Bound by its own name only, never to another queue's exchange or key.
+        assert all(q.exchange.name == q.routing_key == q.name for q in declared)
+        return [q.name for q in declared]
 
     assert queues({}) == ["cpu"]
     assert queues({"RNNLAB_WORKER_QUEUES": "gpu"}) == ["gpu"]

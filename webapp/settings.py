@@ -123,7 +123,7 @@ def _admin_token(environ: Mapping[str, str]) -> str | None:
 
 
 def _artifact_store(environ: Mapping[str, str]) -> str | None:
-    """None (the data folder), an absolute file:// folder, or an s3:// bucket with s3fs installed."""
+    """None (the data folder), an absolute file:// folder, or an s3:// bucket (s3fs installed)."""
     raw = environ.get("RNNLAB_ARTIFACT_STORE", "").strip()
     if not raw:
         return None

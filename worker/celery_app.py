@@ -13,7 +13,7 @@ reach other hosts through the artifact store (``webapp.artifacts``).
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from webapp.settings import QUEUE_CPU, Settings, load_settings
 
@@ -43,7 +43,10 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=True,
         task_default_queue=QUEUE_CPU,
-        task_queues=[Queue(name) for name in settings.worker_queues],
+        # Each queue on its own exchange and key: left to Celery's defaults, a "gpu" queue would
+        # also be bound to the "cpu" exchange and key, and could be handed CPU work.
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name)
+                     for name in settings.worker_queues],
         rnnlab_data_dir=str(settings.data_dir),
         rnnlab_artifact_store=settings.artifact_store,
         rnnlab_s3_endpoint_url=settings.s3_endpoint_url,

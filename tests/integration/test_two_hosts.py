@@ -122,6 +122,9 @@ def test_a_gpu_worker_takes_the_jax_jobs_and_a_cpu_worker_the_rest(hosts_factory
     jobs, _ = run_together(stack, [jax_job["id"], cpu_job["id"]])
     assert [j["state"] for j in jobs] == ["finished", "finished"], [j["error"] for j in jobs]
     assert [j["worker_host"].split("@")[0] for j in jobs] == ["gpu1", "cpu1"]
+    # Each message reached only its own queue: the other worker never heard of the job.
+    assert cpu_job["id"] not in stack.processes["worker-gpu1"].log()
+    assert jax_job["id"] not in stack.processes["worker-cpu1"].log()
     assert "gpu1@" in stack.get_page(f"/jobs/{jax_job['id']}")
     generates_like_the_stored_model(stack, jobs[0]["model_id"])
 
