@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev install-browser bench clean
+.PHONY: run test install install-dev install-test-services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,14 +17,16 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 
-# Browser tests drive Debian's Chromium; Playwright's own browser download cannot work offline.
-install-browser:
+# Browser tests drive Debian's Chromium (Playwright's own browser download cannot work offline);
+# the multi-host tests start a throwaway PostgreSQL from Debian's package.
+install-test-services:
 	bash scripts/install_browser.sh
+	bash scripts/install_test_services.sh
 
 run: install
 	bash scripts/run_app.sh
 
-test: install-dev install-browser
+test: install-dev install-test-services
 	$(BIN)/python -m pytest
 
 bench: install

@@ -23,8 +23,9 @@ class EngineChoice:
     queue_reachable: bool
 
 
-def engine_choice() -> EngineChoice:
-    queues = current_app.extensions["rnnlab_queue"].worker_queues()
+def engine_choice(wait: bool = True) -> EngineChoice:
+    """What may be chosen now; ``wait=False`` (the form) may answer from a half-minute-old look."""
+    queues = current_app.extensions["rnnlab_queue"].worker_queues(wait=wait)
     if queues is None:
         return EngineChoice(ENGINES, "The task queue (Redis) cannot be reached, so whether a GPU "
                             "worker is connected is unknown; no worker can start a job until "
@@ -41,6 +42,10 @@ def check_engine(engine: str) -> None:
     if engine != JAX_ENGINE:
         return
     choice = engine_choice()
+    if JAX_ENGINE not in choice.engines:
+        # The cached look may predate a GPU worker that has just connected: ask again.
+        current_app.extensions["rnnlab_queue"].forget_workers()
+        choice = engine_choice()
     if not choice.queue_reachable:
         raise UserError("The task queue (Redis) cannot be reached, so no worker can start this. "
                         "Check that Redis is running and try again.", status=503)

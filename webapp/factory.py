@@ -95,6 +95,7 @@ def build_app(test_config: dict | None = None) -> Flask:
         data_dir, app.config.get("ARTIFACT_STORE"), app.config.get("S3_ENDPOINT_URL"))
     _register_blueprints(app)
     init_limits(app)
+    app.extensions["rnnlab_queue"].warm_up()
     _register_error_handlers(app)
     app.after_request(_security_headers)
     app.jinja_env.globals["max_upload_mb"] = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)

@@ -16,6 +16,9 @@ import logging
 import threading
 import time
 
+# Imported here, before any background thread asks the workers: a module half-imported by one
+# thread looks incomplete to another (Flask-Limiter then misreads redis's version).
+import redis  # noqa: F401
 from celery import Celery
 
 from rnncore.config import JAX_ENGINE
@@ -29,6 +32,8 @@ TRAIN_MODEL = "worker.tasks.train_model"
 WORKERS_CACHE_S = 30.0
 WORKERS_DOWN_CACHE_S = 5.0
 WORKERS_REPLY_TIMEOUT_S = 1.0
+# Pages answer from a look at most this old (plus one question) and never wait for the workers.
+PAGE_STALE_S = 2.0
 
 
 def queue_for_engine(engine: str | None) -> str:
@@ -58,6 +63,7 @@ class TaskQueue:
         )
         self._workers: tuple[float, set[str] | None] | None = None  # (when asked, answer)
         self._lock = threading.Lock()
+        self._refreshing: threading.Thread | None = None
 
     def send(self, task_name: str, row_id: str, queue: str = QUEUE_CPU) -> None:
         """Send ``task_name(row_id)`` to ``queue``; QueueUnavailable when the broker is down."""
@@ -69,14 +75,46 @@ class TaskQueue:
                 "The task queue (Redis) cannot be reached, so no worker can start this. "
                 "Check that Redis is running and try again.") from exc
 
-    def worker_queues(self) -> set[str] | None:
-        """The queues connected workers listen on (cached); None when Redis cannot be reached."""
-        now = time.monotonic()
+    def worker_queues(self, wait: bool = True) -> set[str] | None:
+        """The queues connected workers listen on (cached); None when Redis cannot be reached.
+
+        Asking the workers blocks for WORKERS_REPLY_TIMEOUT_S, so pages (``wait=False``) get the
+        last answer at once and, when it is more than PAGE_STALE_S old, a fresh one is asked for
+        in the background; only the first question a web process asks waits.
+        """
         with self._lock:
-            if self._workers is not None:
-                asked, answer = self._workers
-                if now - asked < (WORKERS_CACHE_S if answer is not None else WORKERS_DOWN_CACHE_S):
-                    return answer
+            cached = self._workers
+            if cached is not None and not wait:
+                if time.monotonic() - cached[0] > PAGE_STALE_S:
+                    self._refresh_in_background()
+                return cached[1]
+            if cached is not None and self._is_fresh(cached):
+                return cached[1]
+        return self._refresh()
+
+    def forget_workers(self) -> None:
+        """Drop the cached answer, so the next question asks the workers again."""
+        with self._lock:
+            self._workers = None
+
+    def warm_up(self) -> None:
+        """Ask the workers once in the background, so the first page need not wait."""
+        with self._lock:
+            self._refresh_in_background()
+
+    def _is_fresh(self, cached: tuple[float, set[str] | None]) -> bool:
+        asked, answer = cached
+        keep = WORKERS_CACHE_S if answer is not None else WORKERS_DOWN_CACHE_S
+        return time.monotonic() - asked < keep
+
+    def _refresh_in_background(self) -> None:
+        # Called with the lock held.
+        if self._refreshing is None or not self._refreshing.is_alive():
+            self._refreshing = threading.Thread(target=self._refresh, daemon=True,
+                                                name="rnnlab-worker-queues")
+            self._refreshing.start()
+
+    def _refresh(self) -> set[str] | None:
         answer = self._ask_workers()
         with self._lock:
             self._workers = (time.monotonic(), answer)

@@ -81,7 +81,7 @@ def csrf_token():
 @bp.get("/hyperparameters")
 def hyperparameters():
     """The training settings: defaults, bounds and explanations; the engines usable now."""
-    engines = engine_choice()
+    engines = engine_choice(wait=False)
     return {"fields": [{"name": f.name, "label": f.label, "type": f.kind.__name__,
                         "default": f.default, "min": f.lo, "max": f.hi,
                         "choices": list(engines.engines if f.name == "engine" else f.choices),

@@ -39,7 +39,7 @@ def _render_form(form, corpora: list[Corpus], status: int = 200, loose: list[str
                               for c in corpora]
     chosen = next((c for c in corpora if c.id == form.corpus_id.data), None)
     values = {f.name: getattr(form, f.name).data for f in FIELDS}
-    engines = engine_choice()
+    engines = engine_choice(wait=False)
     form.engine.choices = list(engines.engines)
     return render_template("jobs/new.html", form=form, corpora=corpora, fields=FIELDS,
                            estimate_text=_estimate_text(chosen, values),
