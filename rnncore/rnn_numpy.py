@@ -23,6 +23,20 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return xt / np.sum(xt, axis=-1, keepdims=True)
 
 
+def initial_params(word_dim: int, hidden_dim: int,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The tutorial's initialisation, in float64: uniform in +-1/sqrt(n), n the incoming connections.
+
+    Both engines draw through here, in the order U, V, W, so one seed gives one model in either.
+    """
+    u_bound, h_bound = np.sqrt(1.0 / word_dim), np.sqrt(1.0 / hidden_dim)
+    return {
+        "U": rng.uniform(-u_bound, u_bound, (hidden_dim, word_dim)),
+        "V": rng.uniform(-h_bound, h_bound, (word_dim, hidden_dim)),
+        "W": rng.uniform(-h_bound, h_bound, (hidden_dim, hidden_dim)),
+    }
+
+
 class RNNNumpy:
     """A vanilla RNN language model over ``word_dim`` words with ``hidden_dim`` hidden units."""
 
@@ -36,11 +50,8 @@ class RNNNumpy:
         self.dtype = np.dtype(dtype)
         self.optimizer = optimizers.check_optimizer(optimizer)
         self.clip_norm = clip_norm
-        # The tutorial's initialisation: uniform in +-1/sqrt(n), n the number of incoming connections.
-        u_bound, h_bound = np.sqrt(1.0 / word_dim), np.sqrt(1.0 / hidden_dim)
-        self.U = rng.uniform(-u_bound, u_bound, (hidden_dim, word_dim)).astype(self.dtype)
-        self.V = rng.uniform(-h_bound, h_bound, (word_dim, hidden_dim)).astype(self.dtype)
-        self.W = rng.uniform(-h_bound, h_bound, (hidden_dim, hidden_dim)).astype(self.dtype)
+        init = initial_params(self.word_dim, self.hidden_dim, rng)
+        self.U, self.V, self.W = (init[name].astype(self.dtype) for name in "UVW")
         self._opt_state = optimizers.initial_state(self.optimizer, self.get_params())
 
     # --- parameters and optimizer state -------------------------------------------------------

@@ -19,7 +19,7 @@ import pytensor.tensor as pt
 from rnncore import optimizers
 from rnncore.batching import pad_batch
 from rnncore.fused_output import SoftmaxCrossEntropy
-from rnncore.rnn_numpy import gradient_check
+from rnncore.rnn_numpy import gradient_check, initial_params
 
 # PyTensor's C backend. PyTensor 3's default (FAST_RUN) is its Numba backend, which ran this model
 # 3.3x slower here (5.3k vs 17.2k tokens/s on one core, batch 32): the fused output Op runs numpy
@@ -110,12 +110,7 @@ class RNNPyTensor:
         self.dtype = np.dtype(dtype)
         self.optimizer = optimizers.check_optimizer(optimizer)
         self.clip_norm = clip_norm
-        u_bound, h_bound = np.sqrt(1.0 / word_dim), np.sqrt(1.0 / hidden_dim)
-        init = {
-            "U": rng.uniform(-u_bound, u_bound, (hidden_dim, word_dim)),
-            "V": rng.uniform(-h_bound, h_bound, (word_dim, hidden_dim)),
-            "W": rng.uniform(-h_bound, h_bound, (hidden_dim, hidden_dim)),
-        }
+        init = initial_params(self.word_dim, self.hidden_dim, rng)
         # Stored values: _params["U"] holds U transposed, (word_dim, H), and so do the optimizer's
         # U statistics; get_params and get_optimizer_state turn them back.
         self._params = {
