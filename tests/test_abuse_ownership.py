@@ -41,6 +41,15 @@ def test_another_browser_cannot_cancel_a_job(app, client, ready_corpus):
         "cancelled"
 
 
+def test_pages_offer_cancel_and_delete_only_to_the_owner(app, client, ready_corpus, trained_model):
+    job = new_job(client, ready_corpus["id"]).get_json()
+    stranger = app.test_client()
+    pages = {"cancel-form": f"/jobs/{job['id']}", "delete-form": f"/models/{trained_model['id']}"}
+    for form_id, url in pages.items():
+        assert f'id="{form_id}"' in client.get(url).get_data(as_text=True)
+        assert f'id="{form_id}"' not in stranger.get(url).get_data(as_text=True)
+
+
 def test_another_browser_cannot_delete_a_model(app, client, trained_model, data_dir):
     model_file = data_dir / "models" / f"{trained_model['id']}.npz"
     stranger = app.test_client()

@@ -103,7 +103,8 @@ function show(data) {
   const error = document.getElementById("job-error");
   error.hidden = !job.error;
   error.textContent = job.error || "";
-  document.getElementById("cancel-form").hidden = FINAL_STATES.includes(job.state) || job.cancel_requested;
+  const cancelForm = document.getElementById("cancel-form");  // absent for other browsers
+  if (cancelForm) cancelForm.hidden = FINAL_STATES.includes(job.state) || job.cancel_requested;
   if (job.state === "finished" && job.model_id) {
     document.getElementById("job-model-link").href = `/models/${encodeURIComponent(job.model_id)}`;
     document.getElementById("job-model").hidden = false;
@@ -122,7 +123,7 @@ async function poll() {
   setTimeout(poll, 1000);
 }
 
-document.getElementById("cancel-form").addEventListener("submit", async (submit) => {
+document.getElementById("cancel-form")?.addEventListener("submit", async (submit) => {
   submit.preventDefault();
   try {
     show(await postJSON(root.dataset.cancelApi));

@@ -13,6 +13,7 @@ from webapp.forms import ButtonForm, TrainForm, add_errors
 from webapp.hyperparameters import FIELDS, InvalidInput
 from webapp.records import Corpus, Job
 from webapp.serialize import job_dict
+from webapp.visitors import may_change
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -85,7 +86,7 @@ def detail(job_id: str):
     job = actions.get_or_404(Job, job_id, "job")
     corpus = db.session.get(Corpus, job.corpus_id)
     return render_template("jobs/detail.html", job=job_dict(job, history_since=0), corpus=corpus,
-                           cancel_form=ButtonForm(), fields=FIELDS)
+                           cancel_form=ButtonForm(), fields=FIELDS, can_change=may_change(job))
 
 
 @bp.post("/<job_id>/cancel")

@@ -7,6 +7,7 @@ from webapp import actions, files, playground
 from webapp.errors import UserError
 from webapp.forms import ButtonForm, GenerateForm, NextWordsForm, ScoreForm, add_errors
 from webapp.records import TrainedModel
+from webapp.visitors import may_change
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
@@ -29,7 +30,8 @@ def _render(model: TrainedModel, forms: dict | None = None, results: dict | None
         generate_form=forms.get("generate") or GenerateForm(formdata=None),
         next_form=forms.get("next-words") or NextWordsForm(formdata=None),
         score_form=forms.get("score") or ScoreForm(formdata=None),
-        delete_form=ButtonForm(formdata=None), results=results or {}), status
+        delete_form=ButtonForm(formdata=None), results=results or {},
+        can_change=may_change(model)), status
 
 
 @bp.get("/<model_id>")
