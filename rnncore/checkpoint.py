@@ -10,8 +10,6 @@ checkpoint where a good one was. Loading never unpickles (``allow_pickle=False``
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import RnnCoreError
+from rnncore.files import atomic_write, write_npz
 from rnncore.vocabulary import Vocabulary
 
 FORMAT = "rnncore-checkpoint-1"
@@ -79,42 +78,8 @@ def save_checkpoint(path, params: dict, vocabulary: Vocabulary, model_config: Mo
         "rng_state": json.dumps(rng_state),
     }
     path = Path(path)
-    _atomic_write(path, lambda f: _write_npz(f, arrays, texts))
+    atomic_write(path, lambda f: write_npz(f, arrays, texts))
     return path
-
-
-def _write_npz(fileobj, arrays: dict, texts: dict) -> None:
-    # np.savez would pickle object arrays; writing each member with allow_pickle=False refuses them.
-    with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, value in list(arrays.items()) + [(k, np.array(v)) for k, v in texts.items()]:
-            with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(fileobj)`` to a temp file beside ``path``, fsync, then rename over it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:
-        # Make the rename itself durable; some filesystems refuse to open directories.
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def _open_npz(path) -> dict:

@@ -21,12 +21,14 @@ import time
 from array import array
 from collections import Counter, deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from rnncore.corpus import CorpusReader
 from rnncore.errors import Cancelled, CorpusError
+from rnncore.files import atomic_write, write_npz
 from rnncore.text import SentenceSplitter, tokenize_words
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, Vocabulary
 
@@ -268,12 +270,9 @@ class PreprocessedCorpus:
         lengths = np.array([len(s) for s in self.sentences], dtype=np.int64)  # (sentences,)
         offsets = np.concatenate([[0], np.cumsum(lengths)])  # (sentences + 1,)
         tokens = (np.concatenate(self.sentences) if self.sentences else np.zeros(0)).astype(np.int32)
-        path = os.fspath(path)
-        temporary = f"{path}.tmp{os.getpid()}"
-        with open(temporary, "wb") as f:
-            np.savez(f, tokens=tokens, offsets=offsets, vocabulary=_utf8(self.vocabulary.to_json()),
-                     report=_utf8(json.dumps(self.report)))
-        os.replace(temporary, path)
+        arrays = {"tokens": tokens, "offsets": offsets, "vocabulary": _utf8(self.vocabulary.to_json()),
+                  "report": _utf8(json.dumps(self.report))}
+        atomic_write(Path(path), lambda f: write_npz(f, arrays, {}))
 
     @classmethod
     def load(cls, path) -> "PreprocessedCorpus":

@@ -46,13 +46,7 @@ def ensure_preprocessed(paths: DataPaths, corpus_id: str, vocabulary_size: int,
     source = store.fetch(store.key(paths.corpus_source(corpus_id)))
     corpus = preprocess_csv(source, vocabulary_size=vocabulary_size,
                             column=column, progress=progress, should_stop=should_stop)
-    try:
-        corpus.save(target)  # written beside the target, then renamed over it
-    except OSError:
-        # A full disk leaves the half-written temporary file; take it away with the error.
-        for partial in target.parent.glob(f"{target.name}.tmp{os.getpid()}*"):
-            partial.unlink(missing_ok=True)
-        raise
+    corpus.save(target)  # atomic: a full disk leaves neither a partial file nor a temporary one
     store.put_file(target, key)
     return corpus
 
