@@ -8,6 +8,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from conftest import REPO, SHARED_CORPORA, write_corpus
@@ -80,12 +81,17 @@ def test_preprocessing_shows_a_moving_bar_and_the_time_left(page, tmp_path):
 
     seen, deadline = [], time.monotonic() + 90
     while time.monotonic() < deadline:
-        view = page.evaluate("""() => {
-          const bar = document.getElementById("corpus-progress");
-          return bar && { value: bar.value, percent: document.getElementById("corpus-percent").textContent,
-                          eta: document.getElementById("corpus-eta").textContent,
-                          message: document.getElementById("corpus-message").textContent };
-        }""")
+        try:
+            view = page.evaluate("""() => {
+              const bar = document.getElementById("corpus-progress");
+              return bar && { value: bar.value, percent: document.getElementById("corpus-percent").textContent,
+                              eta: document.getElementById("corpus-eta").textContent,
+                              message: document.getElementById("corpus-message").textContent };
+            }""")
+        except PlaywrightError as error:  # the page reloaded while it was being read
+            if "Execution context was destroyed" not in str(error):
+                raise
+            break
         if view is None:  # reloaded to show the report
             break
         seen.append(view)
