@@ -65,6 +65,26 @@ def make_test_app(data_dir: Path, **config):
     return create_app(settings)
 
 
+def app_with_ready_corpus(root: Path, **config):
+    """A fresh app under ``root`` and one generated corpus, preprocessed at vocabulary 60 by the
+    worker's code in this process: (app, corpus id, data folder). Dispose of the app after use."""
+    from worker.context import WorkerContext
+    from worker.corpora import run_preprocessing
+
+    data_dir = root / "data"
+    data_dir.mkdir()
+    app = make_test_app(data_dir, **config)
+    client = app.test_client()
+    with open(write_corpus(root / "c.csv"), "rb") as f:
+        corpus = client.post("/api/corpora", data={"file": (f, "c.csv")},
+                             content_type="multipart/form-data").get_json()
+    client.post(f"/api/corpora/{corpus['id']}/preprocess", json={"vocabulary_size": 60})
+    ctx = WorkerContext.open(app.config["SQLALCHEMY_DATABASE_URI"], data_dir)
+    assert run_preprocessing(ctx, corpus["id"]) == "ready"
+    ctx.close()
+    return app, corpus["id"], data_dir
+
+
 def dispose(app) -> None:
     from webapp.extensions import db
 

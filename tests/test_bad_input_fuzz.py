@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from conftest import TINY_TRAINING, dispose, drain_tasks, make_test_app, write_corpus
+from conftest import TINY_TRAINING, app_with_ready_corpus, dispose, drain_tasks
 from webapp.extensions import db
 from webapp.hyperparameters import FIELDS
 from webapp.records import Corpus
@@ -32,23 +32,10 @@ VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30),
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """An app without rate limits and with one preprocessed corpus."""
-    from worker.context import WorkerContext
-    from worker.corpora import run_preprocessing
-
-    root = tmp_path_factory.mktemp("fuzz")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    app = make_test_app(data_dir, UPLOAD_RATE_LIMIT=None, JOB_RATE_LIMIT=None,
-                        PLAYGROUND_RATE_LIMIT=None, MAX_ACTIVE_JOBS_PER_VISITOR=100_000)
-    client = app.test_client()
-    with open(write_corpus(root / "c.csv"), "rb") as f:
-        corpus = client.post("/api/corpora", data={"file": (f, "c.csv")},
-                             content_type="multipart/form-data").get_json()
-    client.post(f"/api/corpora/{corpus['id']}/preprocess", json={"vocabulary_size": 60})
-    ctx = WorkerContext.open(app.config["SQLALCHEMY_DATABASE_URI"], data_dir)
-    assert run_preprocessing(ctx, corpus["id"]) == "ready"
-    ctx.close()
-    yield app, corpus["id"], data_dir
+    app, corpus_id, data_dir = app_with_ready_corpus(
+        tmp_path_factory.mktemp("fuzz"), UPLOAD_RATE_LIMIT=None, JOB_RATE_LIMIT=None,
+        PLAYGROUND_RATE_LIMIT=None, MAX_ACTIVE_JOBS_PER_VISITOR=100_000)
+    yield app, corpus_id, data_dir
     dispose(app)
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from conftest import TINY_TRAINING, dispose, drain_tasks, make_test_app, write_corpus
+from conftest import TINY_TRAINING, app_with_ready_corpus, dispose, drain_tasks
 from rnncore.config import ModelConfig
 from webapp.extensions import db
 from webapp.hyperparameters import MAX_TRAIN_MEMORY_BYTES
@@ -19,23 +19,10 @@ from webapp.records import Job
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """One app with one preprocessed corpus for the whole module (nothing here changes them)."""
-    from worker.context import WorkerContext
-    from worker.corpora import run_preprocessing
-
-    root = tmp_path_factory.mktemp("hyper")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    app = make_test_app(data_dir, JOB_RATE_LIMIT=None)
-    client = app.test_client()
-    with open(write_corpus(root / "c.csv"), "rb") as f:
-        corpus = client.post("/api/corpora", data={"file": (f, "c.csv")},
-                             content_type="multipart/form-data").get_json()
-    client.post(f"/api/corpora/{corpus['id']}/preprocess", json={"vocabulary_size": 60})
-    ctx = WorkerContext.open(app.config["SQLALCHEMY_DATABASE_URI"], data_dir)
-    assert run_preprocessing(ctx, corpus["id"]) == "ready"
-    ctx.close()
+    app, corpus_id, _ = app_with_ready_corpus(tmp_path_factory.mktemp("hyper"),
+                                              JOB_RATE_LIMIT=None)
     drain_tasks(app)
-    yield app, corpus["id"]
+    yield app, corpus_id
     dispose(app)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import TINY_TRAINING, dispose, make_test_app, write_corpus
+from conftest import TINY_TRAINING, app_with_ready_corpus, dispose
 from rnncore.generate import LanguageModel
 
 MARKUP = '<script>alert(1)</script><img src=x onerror="alert(2)"></textarea><b>bold</b>'
@@ -17,21 +17,13 @@ UNKNOWN = "zyzzyva quixotry blorft"
 def lab(tmp_path_factory):
     """A tiny model trained by the worker's code; the app, its id and the reference model."""
     from worker.context import WorkerContext
-    from worker.corpora import run_preprocessing
     from worker.training import run_training_job
 
     root = tmp_path_factory.mktemp("prefixes")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    app = make_test_app(data_dir, PLAYGROUND_RATE_LIMIT=None)
+    app, corpus_id, data_dir = app_with_ready_corpus(root, PLAYGROUND_RATE_LIMIT=None)
     client = app.test_client()
-    with open(write_corpus(root / "c.csv"), "rb") as f:
-        corpus = client.post("/api/corpora", data={"file": (f, "c.csv")},
-                             content_type="multipart/form-data").get_json()
-    client.post(f"/api/corpora/{corpus['id']}/preprocess", json={"vocabulary_size": 60})
     ctx = WorkerContext.open(app.config["SQLALCHEMY_DATABASE_URI"], data_dir)
-    assert run_preprocessing(ctx, corpus["id"]) == "ready"
-    job = client.post("/api/jobs", json={"corpus_id": corpus["id"], **TINY_TRAINING}).get_json()
+    job = client.post("/api/jobs", json={"corpus_id": corpus_id, **TINY_TRAINING}).get_json()
     assert run_training_job(ctx, job["id"]) == "finished"
     ctx.close()
     model_id = client.get(f"/api/jobs/{job['id']}").get_json()["model_id"]
