@@ -8,6 +8,7 @@ File uploads are multipart, so they need the token. See docs/api.md.
 """
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, request
@@ -27,6 +28,7 @@ from webapp.views.models import language_model
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 LIST_LIMIT = 200
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 def _same_origin() -> bool:
@@ -62,7 +64,10 @@ def refuse_cross_site():
 
 
 def _json_body() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # json.loads recurses once per bracket; silent=True covers ValueError
+        raise UserError("The JSON body is nested too deeply; send a flat JSON object.") from None
     if data is None and request.content_length:
         raise UserError("The body is not valid JSON.")
     if data is None:
@@ -147,7 +152,8 @@ def create_job():
 def get_job(job_id: str):
     """A job; with ``?since=N`` also its loss history after event N (0: all of it)."""
     since = request.args.get("since")
-    if since is not None and not since.isdigit():
+    # ASCII digits only ("²".isdigit() is true), and few enough to fit the database's integer.
+    if since is not None and not _EVENT_ID.fullmatch(since):
         raise UserError("since must be an event id (a whole number).")
     job = actions.get_or_404(Job, job_id, "job")
     return job_dict(job, history_since=int(since) if since is not None else None)
