@@ -7,9 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import TINY_TRAINING
+from conftest import TINY_TRAINING, dispose, make_test_app
 
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+BOUNDARY = "rnnlab-b0undary"
+
+
+def multipart(fields: dict[str, str]) -> bytes:
+    """A multipart body of plain text fields (no file), as a script could send it."""
+    parts = [f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+             for name, value in fields.items()]
+    return ("".join(parts) + f"--{BOUNDARY}--\r\n").encode()
 
 
 @pytest.mark.parametrize("since", ["99999999999999999999999", "%C2%B2", "-1", "1.5", "%EF%BC%91"])
@@ -26,3 +34,33 @@ def test_json_nested_too_deep_is_refused_in_words(client, trained_model, ready_c
         response = client.post(url, data=DEEP_JSON, content_type="application/json")
         assert response.status_code == 400, url
         assert "nested too deeply" in response.get_json()["error"], url
+
+
+@pytest.mark.parametrize("url", ["/corpora/upload", "/api/corpora"])
+def test_many_small_form_fields_are_not_called_a_large_upload(client, url):
+    body = multipart({f"f{i}": "x" * 10 for i in range(5000)})
+    assert 250_000 < len(body) < 400_000
+    response = client.post(url, data=body, content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    assert response.status_code == 413
+    text = response.get_data(as_text=True)
+    assert "too many form fields" in text and "MB limit" not in text
+
+
+def test_a_large_form_field_is_called_what_it_is(client):
+    body = multipart({"name": "x" * (600 * 1024)})
+    response = client.post("/api/corpora", data=body,
+                           content_type=f"multipart/form-data; boundary={BOUNDARY}")
+    assert response.status_code == 413
+    error = response.get_json()["error"]
+    assert "form field" in error and "MB limit" not in error
+
+
+def test_an_upload_over_the_limit_still_names_the_limit(data_dir):
+    app = make_test_app(data_dir, MAX_CONTENT_LENGTH=1024 * 1024)
+    try:
+        response = app.test_client().post("/api/corpora", data=b"x" * (2 * 1024 * 1024),
+                                          content_type="text/csv")
+        assert response.status_code == 413
+        assert "larger than the 1 MB limit" in response.get_json()["error"]
+    finally:
+        dispose(app)

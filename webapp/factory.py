@@ -133,6 +133,27 @@ def _error(status: int, message: str, errors: dict | None = None):
     return render_template("errors/error.html", status=status, message=message), status
 
 
+def _too_large_message(app: Flask) -> str:
+    """What was too large: the whole body (MAX_UPLOAD_MB), or the form's fields.
+
+    Werkzeug raises the same RequestEntityTooLarge for a body over MAX_CONTENT_LENGTH, a form of
+    more than MAX_FORM_PARTS parts and a text field over MAX_FORM_MEMORY_SIZE; the body's length
+    tells them apart (a body within the field limit can only have had too many parts).
+    """
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    length = request.content_length
+    if length is None or length > limit:
+        return (f"The upload is larger than the {limit // (1024 * 1024)} MB limit. Upload a "
+                f"smaller file, or ask the administrator to raise MAX_UPLOAD_MB.")
+    parts, field = request.max_form_parts, request.max_form_memory_size
+    if field is None or length <= field:
+        return (f"The form has too many form fields: at most {parts:,} are read. Send the file "
+                f"and the few fields the form has.")
+    return (f"The form is too large: a form field other than the file is over "
+            f"{field // 1000:,} KB, or there are more than {parts:,} of them. Send the text as "
+            f"a file.")
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(UserError)
     def user_error(exc: UserError):
@@ -140,9 +161,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc):
-        limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
-        return _error(413, f"The upload is larger than the {limit} MB limit. Upload a smaller "
-                           f"file, or ask the administrator to raise MAX_UPLOAD_MB.")
+        return _error(413, _too_large_message(app))
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(exc: RateLimitExceeded):
