@@ -64,3 +64,53 @@ def test_an_upload_over_the_limit_still_names_the_limit(data_dir):
         assert "larger than the 1 MB limit" in response.get_json()["error"]
     finally:
         dispose(app)
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.example", "rebind.attacker.example:5000",
+                                  "10.0.0.7"])
+def test_a_foreign_host_header_is_refused(client, host):
+    for method, url in (("GET", "/"), ("GET", "/api/corpora"), ("POST", "/api/corpora/sample")):
+        response = client.open(url, method=method, headers={
+            "Host": host, "Origin": f"http://{host}"}, json={} if method == "POST" else None)
+        assert response.status_code == 400, (method, url)
+        assert "not a name this server answers to" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:5000", "127.0.0.1:8123", "[::1]:5000"])
+def test_loopback_host_headers_are_served(client, host):
+    assert client.get("/api/corpora", headers={"Host": host}).status_code == 200
+
+
+def test_trusted_hosts_come_from_the_setting(data_dir):
+    from webapp.settings import load_settings
+
+    settings = load_settings({"RNNLAB_TRUSTED_HOSTS": "lab.example.org, .lan",
+                              "RNNLAB_HOST": "192.168.1.20", "RNNLAB_DATA_DIR": str(data_dir)})
+    assert settings.trusted_hosts == ("lab.example.org", ".lan")
+    assert load_settings({"RNNLAB_TRUSTED_HOSTS": "*"}).trusted_hosts is None
+    assert load_settings({"RNNLAB_TRUSTED_HOSTS": "[FE80::1]:5000,Lab:80"}).trusted_hosts == (
+        "fe80::1", "lab")
+    default = load_settings({"RNNLAB_HOST": "192.168.1.20", "RNNLAB_DATA_DIR": str(data_dir)})
+    assert default.trusted_hosts == ("localhost", "127.0.0.1", "::1", "192.168.1.20")
+    everywhere = load_settings({"RNNLAB_HOST": "0.0.0.0", "RNNLAB_DATA_DIR": str(data_dir)})
+    assert everywhere.trusted_hosts == ("localhost", "127.0.0.1", "::1")
+    app = make_test_app(data_dir, RNNLAB_TRUSTED_HOSTS=settings.trusted_hosts)
+    try:
+        client = app.test_client()
+        assert client.get("/api/corpora", headers={"Host": "lab.example.org"}).status_code == 200
+        assert client.get("/api/corpora", headers={"Host": "pi.lan:5000"}).status_code == 200
+        assert client.get("/api/corpora", headers={"Host": "localhost"}).status_code == 400
+    finally:
+        dispose(app)
+
+
+def test_hosts_spelled_any_way_match_their_names():
+    from webapp.factory import host_is_trusted
+
+    trusted = ("localhost", "::1", ".lan")
+    for host in ("LOCALHOST:5000", "[::1]", "[::1]:80", "pi.lan", "lan", "a.b.lan:8000"):
+        assert host_is_trusted(host, trusted), host
+    for host in ("", "localhost.attacker.example", "evillan", "[::2]", "localhost:", "a b",
+                 "localhost/x", "lan."):
+        assert not host_is_trusted(host, trusted), host
+    assert host_is_trusted("anything.example", None)

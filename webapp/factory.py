@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -51,6 +52,9 @@ def _config_from_settings() -> dict:
         "PLAYGROUND_RATE_LIMIT": settings.playground_rate_limit,
         "ARTIFACT_STORE": settings.artifact_store,
         "S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        # Not Flask's TRUSTED_HOSTS: Werkzeug cuts each trusted name at its first colon, so an
+        # IPv6 name such as [::1] could never match (see host_is_trusted below).
+        "RNNLAB_TRUSTED_HOSTS": settings.trusted_hosts,
     }
 
 
@@ -97,6 +101,7 @@ def build_app(test_config: dict | None = None) -> Flask:
     init_limits(app)
     app.extensions["rnnlab_queue"].warm_up()
     _register_error_handlers(app)
+    app.before_request(_refuse_unknown_hosts)
     app.after_request(_security_headers)
     app.jinja_env.globals["max_upload_mb"] = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
     return app
@@ -108,6 +113,32 @@ def _register_blueprints(app: Flask) -> None:
     for module in (home, corpora, jobs, models, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API checks its own way: see webapp.views.api
+
+
+_HOST = re.compile(r"(?P<name>[a-z0-9.-]+|\[(?P<ipv6>[0-9a-f:.]+)\])(?::[0-9]{1,5})?")
+
+
+def host_is_trusted(host: str, trusted) -> bool:
+    """Whether the Host header ``host`` ("name:port", "[::1]:port") names one of ``trusted``
+    (lowercase names, IPv6 without brackets; ".lan" is any name under lan); None trusts all."""
+    if trusted is None:
+        return True
+    match = _HOST.fullmatch(host.lower())
+    if match is None:
+        return False
+    name = match["ipv6"] or match["name"]
+    return any(name == ref or (ref.startswith(".") and (name.endswith(ref) or name == ref[1:]))
+               for ref in trusted)
+
+
+def _refuse_unknown_hosts():
+    """A Host header naming another site means DNS rebinding (or a misconfiguration): refuse."""
+    host = request.host
+    if not host_is_trusted(host, current_app.config.get("RNNLAB_TRUSTED_HOSTS")):
+        said = f"The Host header {host!r}" if host else "A missing or unreadable Host header"
+        raise UserError(f"{said} is not a name this server answers to. Open rnnlab at the "
+                        f"address its administrator gave, or ask them to add this name to "
+                        f"RNNLAB_TRUSTED_HOSTS.")
 
 
 # Scripts and styles only from this site: even text that slipped past escaping could not run.

@@ -26,6 +26,7 @@ so that the worker may import it (see ``webapp.records`` for why that single cro
 | RNNLAB_ARTIFACT_STORE | (the data folder) | file:///shared/folder or s3://bucket/prefix for many hosts |
 | RNNLAB_S3_ENDPOINT_URL | (AWS) | an S3-compatible server's URL (MinIO, Ceph...) |
 | RNNLAB_WORKER_QUEUES | cpu | queues a worker takes jobs from: cpu, gpu or "gpu,cpu" |
+| RNNLAB_TRUSTED_HOSTS | loopback + RNNLAB_HOST | Host header names the web app answers; ".lan": any under it; "*": any |
 """
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ from typing import Mapping
 QUEUE_CPU = "cpu"
 QUEUE_GPU = "gpu"
 QUEUES = (QUEUE_CPU, QUEUE_GPU)
+
+
+# What a browser on this machine calls it; a page served under any other name could be a DNS
+# rebinding attack (a site whose name points at 127.0.0.1).
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+_ANY_ADDRESS = ("0.0.0.0", "::", "")
 
 
 class SettingsError(ValueError):
@@ -70,6 +77,9 @@ class Settings:
     artifact_store: str | None = None  # None: the data folder itself (see webapp.artifacts)
     s3_endpoint_url: str | None = None  # None: AWS's own endpoints
     worker_queues: tuple[str, ...] = (QUEUE_CPU,)  # what a worker started here listens on
+    # Host names (lowercase, IPv6 without brackets; ".lan": any name under lan) the web app
+    # answers to; None: any (RNNLAB_TRUSTED_HOSTS="*"). See webapp.factory.host_is_trusted.
+    trusted_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
 
     @property
     def redis_dir(self) -> Path:
@@ -157,10 +167,36 @@ def _worker_queues(environ: Mapping[str, str]) -> tuple[str, ...]:
     return names
 
 
+def _host_name(raw: str) -> str:
+    """"[::1]:5000" -> "::1", "Lab.Example:80" -> "lab.example": the name a Host header holds."""
+    raw = raw.strip().lower()
+    if raw.startswith("["):
+        return raw[1:].partition("]")[0]
+    return raw.partition(":")[0] if raw.count(":") == 1 else raw
+
+
+def _trusted_hosts(environ: Mapping[str, str], host: str) -> tuple[str, ...] | None:
+    """RNNLAB_TRUSTED_HOSTS (comma-separated; "*" for any), or loopback plus RNNLAB_HOST."""
+    raw = environ.get("RNNLAB_TRUSTED_HOSTS", "").strip()
+    if raw == "*":
+        return None
+    if raw:
+        names = tuple(dict.fromkeys(_host_name(n) for n in raw.split(",") if n.strip()))
+        bad = [n for n in names if not n.strip(".") or " " in n or "/" in n]
+        if bad or not names:
+            raise SettingsError(f"RNNLAB_TRUSTED_HOSTS must be host names separated by commas "
+                                f"(e.g. 'rnnlab.example.org,.lan'), or '*'; not {raw!r}")
+        return names
+    listening = _host_name(host)
+    extra = () if listening in _ANY_ADDRESS or listening in LOOPBACK_NAMES else (listening,)
+    return LOOPBACK_NAMES + extra
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``environ`` (``os.environ`` when None); relative paths use the cwd."""
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("RNNLAB_DATA_DIR") or "data").expanduser().resolve()
+    host = env.get("RNNLAB_HOST") or "127.0.0.1"
     redis_port = _int(env, "RNNLAB_REDIS_PORT", 6390, 1, 65535)
     redis_url = env.get("REDIS_URL", "").strip()
     database_url = _database_url(env.get("DATABASE_URL", "").strip())
@@ -174,7 +210,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_upload_mb=_int(env, "MAX_UPLOAD_MB", 50, 1, 10_000),
         worker_concurrency=_int(env, "WORKER_CONCURRENCY", 2, 1, 256),
         train_time_limit_s=_int(env, "RNNLAB_TRAIN_TIME_LIMIT_S", 21600, 60, 30 * 86400),
-        host=env.get("RNNLAB_HOST") or "127.0.0.1",
+        host=host,
         port=_int(env, "RNNLAB_PORT", 5000, 1, 65535),
         web_workers=_int(env, "RNNLAB_WEB_WORKERS", 2, 1, 64),
         model_cache_size=_int(env, "RNNLAB_MODEL_CACHE_SIZE", 4, 1, 1000),
@@ -188,4 +224,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         artifact_store=_artifact_store(env),
         s3_endpoint_url=env.get("RNNLAB_S3_ENDPOINT_URL", "").strip() or None,
         worker_queues=_worker_queues(env),
+        trusted_hosts=_trusted_hosts(env, host),
     )
