@@ -11,6 +11,11 @@ no linked BLAS for the big products.
 Each core takes whole blocks with single-threaded BLAS, rather than letting OpenBLAS split every
 product: the exponential and the reductions then run in parallel too, and OpenBLAS's spinning
 threads no longer stall when other processes share the cores.
+
+The result is deterministic: thread k always gets the same contiguous run of blocks, walks it in
+order, and the per-thread loss and dV partial sums are added in thread order. Which thread finishes
+first never changes a bit, so one seed gives one model however loaded the machine is (float32 sums
+in a different order differ in the last bits, and training amplifies that into another model).
 """
 from __future__ import annotations
 
@@ -55,7 +60,7 @@ def _scratch(name, shape, dtype):
 
 
 def _blocks_worker(S, V, target, m, dS, starts, block_rows, with_grad, shift):
-    """Consume block starts from the shared iterator; return (loss, partial dV or None)."""
+    """Compute the blocks that begin at ``starts``, in order; return (loss, partial dV or None)."""
     C, H = V.shape
     buffer = _scratch("logits", (block_rows, C), S.dtype)
     # The partial dV is returned, so it is fresh: one pool thread may run two of these calls.
@@ -63,7 +68,7 @@ def _blocks_worker(S, V, target, m, dS, starts, block_rows, with_grad, shift):
     dV_block = _scratch("dV_block", (C, H), S.dtype) if with_grad else None
     rows = np.arange(block_rows)
     loss = 0.0
-    for start in starts:  # next() on a shared iterator is atomic under the GIL
+    for start in starts:
         Sb = S[start : start + block_rows]  # (n, H)
         n = Sb.shape[0]
         logits, r = buffer[:n], rows[:n]
@@ -115,21 +120,33 @@ def softmax_cross_entropy(S, V, target, m, with_grad=True, block_rows=BLOCK_ROWS
     return loss, dS, dV
 
 
+def _thread_shares(starts: range, threads: int) -> list[range]:
+    """Split the block starts into ``threads`` contiguous runs of (nearly) equal length."""
+    per_thread, extra = divmod(len(starts), threads)
+    shares, first = [], 0
+    for k in range(threads):
+        count = per_thread + (k < extra)
+        shares.append(starts[first:first + count])
+        first += count
+    return shares
+
+
 def _dense(S, V, target, m, with_grad, block_rows, threads):
     N = S.shape[0]
     threads = min(threads or num_threads(), math.ceil(N / block_rows))
     # Equal blocks, a multiple of the thread count, so that no core waits long for the last one.
     block_rows = math.ceil(N / (threads * math.ceil(N / (threads * block_rows))))
     dS = np.empty_like(S) if with_grad else None  # (N, H)
-    starts = iter(range(0, N, block_rows))
-    args = (S, V, target, m, dS, starts, block_rows, with_grad, _needs_shift(S, V))
+    args = (S, V, target, m, dS)
+    rest = (block_rows, with_grad, _needs_shift(S, V))
+    shares = _thread_shares(range(0, N, block_rows), threads)
     if threads == 1:
-        parts = [_blocks_worker(*args)]
+        parts = [_blocks_worker(*args, shares[0], *rest)]
     else:
         executor, controller = _executor()
         with controller.limit(limits=1, user_api="blas"):
-            futures = [executor.submit(_blocks_worker, *args) for _ in range(threads)]
-            parts = [f.result() for f in futures]
+            futures = [executor.submit(_blocks_worker, *args, share, *rest) for share in shares]
+            parts = [f.result() for f in futures]  # in thread order, whichever ends first
     loss = sum(part[0] for part in parts)
     if not with_grad:
         return loss

@@ -16,11 +16,20 @@ from webapp import create_app
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = REPO.parent / "shared" / "corpora"
 
-# Tiny settings: a model that trains in about a second with the numpy engine.
+# Tiny settings: a model that trains in about a second with the numpy engine. Clipping bounds
+# every step (at most learning_rate * clip_norm), so no CPU's rounding can make the run diverge.
 TINY_TRAINING = {"vocabulary_size": 60, "hidden_dim": 8, "bptt_truncate": 3, "nepoch": 2,
                  "evaluate_loss_after": 1, "batch_size": 16, "engine": "numpy",
                  "dtype": "float64", "learning_rate": 0.05, "validation_fraction": 0.1,
-                 "seed": 3, "optimizer": "sgd"}
+                 "seed": 3, "optimizer": "sgd", "clip_norm": 1.0}
+# A job that keeps training for a minute or more, for tests that act while it runs: small
+# clipped steps cannot diverge, so it is still training when the test looks.
+LONG_TRAINING = {**TINY_TRAINING, "nepoch": 200, "learning_rate": 0.01}
+
+
+def job_failure(job: dict) -> str:
+    """What to say when a job a test waits on is no longer running."""
+    return f"the job is {job.get('state')!r}, not training: {job.get('error') or job.get('message')}"
 
 _SUBJECTS = ["the cat", "a dog", "my friend", "the old man", "every child", "our teacher",
              "the small bird", "a tired farmer", "her brother", "the doctor"]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import TINY_TRAINING, dispose, make_test_app, upload
+from conftest import LONG_TRAINING, TINY_TRAINING, dispose, job_failure, make_test_app, upload
 from rnncore.checkpoint import load_checkpoint
 from rnncore.generate import LanguageModel
 from worker.context import WorkerContext
@@ -98,9 +98,13 @@ def checkpoint_state(path):
         return None
 
 
-def wait_until(condition, timeout=60.0):
+def wait_until(condition, timeout=60.0, job=None):
+    """Poll ``condition`` until it gives a value; ``job()``, when given, must stay running."""
     deadline = time.monotonic() + timeout
     while not (value := condition()):
+        if job is not None:
+            state = job()
+            assert state["state"] in ("queued", "preprocessing", "training"), job_failure(state)
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
     return value
@@ -108,17 +112,19 @@ def wait_until(condition, timeout=60.0):
 
 def test_a_job_taken_over_resumes_from_the_stores_checkpoint(hosts, corpus_csv):
     corpus = hosts.ready_corpus(corpus_csv)
-    job_id = hosts.job(corpus["id"], nepoch=200)
+    job_id = hosts.job(corpus["id"], **LONG_TRAINING)
+    running = lambda: hosts.api(f"/api/jobs/{job_id}")  # noqa: E731
     shared_checkpoint = hosts.shared / "jobs" / job_id / "checkpoint.npz"
     outcomes = {}
     run_b = threading.Thread(target=lambda: outcomes.update(b=run_training_job(
         hosts.b, job_id, worker_host="b@host-b")))
     run_b.start()
     # Published as they are written: the store follows the epochs of host B's run.
-    early = wait_until(lambda: (s := checkpoint_state(shared_checkpoint)) and s["epoch"] >= 1 and s)
+    early = wait_until(lambda: (s := checkpoint_state(shared_checkpoint)) and s["epoch"] >= 1 and s,
+                       job=running)
     stale = shared_checkpoint.read_bytes()
     later = wait_until(lambda: (s := checkpoint_state(shared_checkpoint)) and
-                       s["epoch"] >= early["epoch"] + 2 and s)
+                       s["epoch"] >= early["epoch"] + 2 and s, job=running)
     # Host C holds an older copy of the checkpoint (as if it had run this job before).
     c_copy = hosts.c.paths.job_checkpoint(job_id)
     c_copy.parent.mkdir(parents=True)
@@ -128,7 +134,7 @@ def test_a_job_taken_over_resumes_from_the_stores_checkpoint(hosts, corpus_csv):
     run_c.start()
     run_b.join(timeout=60)
     resumed = wait_until(lambda: [e for e in hosts.api(f"/api/jobs/{job_id}?since=0")["history"]
-                                  if e["event"] == "resumed"])
+                                  if e["event"] == "resumed"], job=running)
     assert hosts.client.post(f"/api/jobs/{job_id}/cancel", json={}).status_code == 200
     run_c.join(timeout=60)
     job = hosts.api(f"/api/jobs/{job_id}")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from conftest import REPO, TINY_TRAINING
+from conftest import LONG_TRAINING, REPO, TINY_TRAINING, job_failure
 from rnncore.checkpoint import load_checkpoint
 from webapp import queue
 from webapp.records import Job, JobEvent, TrainedModel, utcnow
@@ -163,18 +163,22 @@ def test_heartbeat_stamps_while_the_claim_holds(client, ready_corpus, worker_ctx
 
 
 def test_cancel_stops_a_running_job(client, ready_corpus, worker_ctx, data_dir):
-    job_id = new_job(client, ready_corpus["id"], nepoch=200)
+    job_id = new_job(client, ready_corpus["id"], **LONG_TRAINING)
     outcome = []
     runner = threading.Thread(target=lambda: outcome.append(run_training_job(worker_ctx, job_id)))
     runner.start()
     deadline = time.monotonic() + 30
-    while client.get(f"/api/jobs/{job_id}").get_json()["examples_seen"] == 0:
+    while (job := client.get(f"/api/jobs/{job_id}").get_json())["examples_seen"] == 0:
+        assert job["state"] in ("queued", "preprocessing", "training"), job_failure(job)
         assert time.monotonic() < deadline and runner.is_alive()
         time.sleep(0.05)
-    assert client.post(f"/api/jobs/{job_id}/cancel", json={}).status_code == 200
+    assert job["state"] == "training", job_failure(job)
+    cancel = client.post(f"/api/jobs/{job_id}/cancel", json={})
+    assert cancel.status_code == 200, job_failure(client.get(f"/api/jobs/{job_id}").get_json())
     runner.join(timeout=30)
     job = client.get(f"/api/jobs/{job_id}").get_json()
-    assert outcome == ["cancelled"] and job["state"] == "cancelled" and job["epoch"] < 200
+    assert outcome == ["cancelled"] and job["state"] == "cancelled", job_failure(job)
+    assert job["epoch"] < LONG_TRAINING["nepoch"]
     assert (data_dir / "jobs" / job_id / "checkpoint.npz").exists()
     assert count(worker_ctx, TrainedModel) == 0
 
@@ -205,6 +209,7 @@ def test_preprocessing_failure_is_recorded(client, corpus_csv, worker_ctx, data_
     assert after["state"] == "failed" and after["error"]
 
 
+KILLED_TRAINING = {**LONG_TRAINING, "nepoch": 150}
 RUN_ONE_JOB = """
 import sys
 from worker.context import WorkerContext
@@ -218,15 +223,17 @@ def test_a_job_whose_worker_was_killed_resumes_bit_for_bit(client, app, ready_co
                                                            worker_ctx, data_dir):
     """Kill a worker process mid-run; the next delivery takes the job over from its checkpoint
     and ends with exactly the weights of an uninterrupted run."""
-    killed = new_job(client, ready_corpus["id"], nepoch=150)
+    killed = new_job(client, ready_corpus["id"], **KILLED_TRAINING)
     checkpoint = data_dir / "jobs" / killed / "checkpoint.npz"
     process = subprocess.Popen([sys.executable, "-c", RUN_ONE_JOB,
                                 app.config["SQLALCHEMY_DATABASE_URI"], str(data_dir), killed],
                                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         deadline = time.monotonic() + 60
-        while not (checkpoint.exists() and client.get(f"/api/jobs/{killed}").get_json()["epoch"] >= 3):
-            assert time.monotonic() < deadline and process.poll() is None
+        while not (checkpoint.exists() and
+                   (job := client.get(f"/api/jobs/{killed}").get_json())["epoch"] >= 3):
+            assert job["state"] in ("queued", "preprocessing", "training"), job_failure(job)
+            assert time.monotonic() < deadline and process.poll() is None, job_failure(job)
             time.sleep(0.02)
     finally:
         process.send_signal(signal.SIGKILL)
@@ -237,12 +244,13 @@ def test_a_job_whose_worker_was_killed_resumes_bit_for_bit(client, app, ready_co
         session.execute(update(Job).where(Job.id == killed).values(
             heartbeat_at=utcnow() - timedelta(minutes=5)))
     assert run_training_job(worker_ctx, killed) == "finished"
-    reference = new_job(client, ready_corpus["id"], nepoch=150)
+    reference = new_job(client, ready_corpus["id"], **KILLED_TRAINING)
     assert run_training_job(worker_ctx, reference) == "finished"
     resumed, straight = (client.get(f"/api/jobs/{j}?since=0").get_json() for j in (killed, reference))
     assert (resumed["attempts"], straight["attempts"]) == (2, 1)
     evaluations = [e["epoch"] for e in resumed["history"] if e["event"] == "evaluation"]
-    assert evaluations == list(range(151))  # history after the checkpoint was not doubled
+    # The history after the checkpoint was not doubled.
+    assert evaluations == list(range(KILLED_TRAINING["nepoch"] + 1))
     a, b = (load_checkpoint(data_dir / "models" / f"{j['model_id']}.npz") for j in (resumed, straight))
     for name in ("U", "V", "W"):
         np.testing.assert_array_equal(a.params[name], b.params[name])

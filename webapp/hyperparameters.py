@@ -56,6 +56,9 @@ FIELDS = (
     Field("optimizer", "Optimizer", "train", str, _TRAIN.optimizer,
           "SGD as in the tutorial; RMSprop and Adam adapt the step per parameter.",
           choices=OPTIMIZERS),
+    Field("clip_norm", "Gradient clipping", "train", float, _TRAIN.clip_norm or 0.0,
+          "Largest norm an update's gradient may have; a larger one is scaled down to it, which "
+          "keeps one bad batch from wrecking the model. 0 turns clipping off.", 0.0, 10000.0),
     Field("validation_fraction", "Validation fraction", "train", float, _TRAIN.validation_fraction,
           "Share of sentences held out to measure loss and perplexity on unseen text.", 0.0, 0.5),
     Field("seed", "Seed", "train", int, _TRAIN.seed,
@@ -110,6 +113,7 @@ def parse(values: dict) -> tuple[ModelConfig, TrainConfig]:
     if errors:
         raise InvalidInput(errors)
     train = parsed["train"]
+    train["clip_norm"] = train["clip_norm"] or None  # the form's 0 is TrainConfig's "never"
     if train["evaluate_loss_after"] > train["nepoch"]:
         raise InvalidInput({"evaluate_loss_after": "must not be more than the number of epochs"})
     try:
