@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import delete, func, or_, select, update
 from werkzeug.datastructures import FileStorage
 
@@ -285,12 +285,32 @@ def queue_position(job: Job) -> int | None:
     """1 for the next job a worker of its queue will take; None unless queued."""
     if job.state != "queued":
         return None
-    # Jobs from before there were two queues (queue NULL) all went to the CPU workers.
-    same_queue = (Job.queue == job.queue if job.queue not in (None, QUEUE_CPU)
+    name = job.queue or QUEUE_CPU  # jobs from before there were two queues all went to "cpu"
+    places = g.setdefault("rnnlab_queue_places", {})  # one look per queue and request
+    if name not in places:
+        places[name] = _queue_places(name)
+    return places[name].get(job.id)
+
+
+def _queue_places(name: str) -> dict[str, int]:
+    """Job id -> place in line of every queued job of queue ``name``.
+
+    The order is the broker's (see ``webapp.queue.TaskQueue.waiting``). A queued job whose message
+    is no longer waiting has been handed to a worker that is about to claim it: it goes first.
+    Without the broker's answer (Redis down), the order the rows were made in.
+    """
+    same_queue = (Job.queue == name if name != QUEUE_CPU
                   else or_(Job.queue == QUEUE_CPU, Job.queue.is_(None)))
-    ahead = db.session.scalar(select(func.count()).select_from(Job).where(
-        Job.state == "queued", same_queue, Job.created_at < job.created_at))
-    return int(ahead) + 1
+    ids = db.session.scalars(select(Job.id).where(Job.state == "queued", same_queue).order_by(
+        Job.created_at)).all()
+    waiting = current_app.extensions["rnnlab_queue"].waiting(name)
+    if waiting is not None:
+        sent = {}
+        for task, row_id in waiting:
+            if task == queue.TRAIN_MODEL:
+                sent.setdefault(row_id, len(sent))
+        ids = sorted(ids, key=lambda row_id: sent.get(row_id, -1))  # stable: by age otherwise
+    return {row_id: place for place, row_id in enumerate(ids, start=1)}
 
 
 def delete_model(model_id: str) -> None:

@@ -9,9 +9,16 @@ engines, preprocessing) to "cpu"; each worker listens on the queues its RNNLAB_W
 names. ``worker_queues`` asks the connected workers which queues they listen on, so the training
 form offers the GPU engine only while a GPU worker is there; the answer is kept for half a
 minute because asking takes up to a second.
+
+``waiting`` reads a queue as Redis holds it, so a job's place in line is the order in which
+workers will take the messages, which is the order they were sent (kombu LPUSHes each message
+and workers BRPOP from the other end; one handed back by a lost worker goes to the front). Two
+requests can commit their rows in one order and send in the other, so the rows' times are not it.
 """
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import threading
 import time
@@ -34,6 +41,9 @@ WORKERS_DOWN_CACHE_S = 5.0
 WORKERS_REPLY_TIMEOUT_S = 1.0
 # Pages answer from a look at most this old (plus one question) and never wait for the workers.
 PAGE_STALE_S = 2.0
+# When Redis cannot be reached, places in line come from the rows for this long before Redis is
+# asked again (a page that polls must not wait for a connection timeout each time).
+WAITING_DOWN_CACHE_S = 5.0
 
 
 def queue_for_engine(engine: str | None) -> str:
@@ -62,6 +72,9 @@ class TaskQueue:
                                        "interval_step": 0.5, "interval_max": 1},
         )
         self._workers: tuple[float, set[str] | None] | None = None  # (when asked, answer)
+        self._down_since: float | None = None  # when reading a queue last failed
+        self._redis = (redis.Redis.from_url(broker_url, socket_connect_timeout=1, socket_timeout=2)
+                       if broker_url.startswith(("redis://", "rediss://", "unix://")) else None)
         self._lock = threading.Lock()
         self._refreshing: threading.Thread | None = None
 
@@ -74,6 +87,23 @@ class TaskQueue:
             raise QueueUnavailable(
                 "The task queue (Redis) cannot be reached, so no worker can start this. "
                 "Check that Redis is running and try again.") from exc
+
+    def waiting(self, queue: str) -> list[tuple[str, str]] | None:
+        """(task name, row id) of the messages waiting in ``queue``, the next to be taken first;
+        None when that cannot be known (Redis unreachable, or a broker other than Redis)."""
+        down_since = self._down_since
+        if self._redis is None or (
+                down_since is not None and time.monotonic() - down_since < WAITING_DOWN_CACHE_S):
+            return None
+        try:
+            # Messages without a priority (all of rnnlab's) sit in the list named after the queue.
+            raw = self._redis.lrange(queue, 0, -1)
+        except redis.RedisError as exc:
+            log.warning("could not read the %s queue: %s", queue, exc)
+            self._down_since = time.monotonic()
+            return None
+        self._down_since = None
+        return [m for m in map(_task_and_row, reversed(raw)) if m is not None]
 
     def worker_queues(self, wait: bool = True) -> set[str] | None:
         """The queues connected workers listen on (cached); None when Redis cannot be reached.
@@ -132,3 +162,13 @@ class TaskQueue:
             log.warning("could not ask the workers for their queues: %s", exc)
             return None
         return {q["name"] for queues in (replies or {}).values() for q in queues or ()}
+
+
+def _task_and_row(raw: bytes) -> tuple[str, str] | None:
+    """(task name, first argument) of a Celery message as kombu stores it in Redis."""
+    try:
+        message = json.loads(raw)
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        return message["headers"]["task"], args[0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None  # not one of ours (the web app sends JSON only)

@@ -5,14 +5,15 @@ turned away by the real server with the limit in words and nothing stored.
 """
 from __future__ import annotations
 
+import signal
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import write_corpus
-from faultkit import (SMALL, Browser, files_under, page, preprocessed, reddit_or_generated,
-                      start_job, until_final, wait_job)
+from faultkit import (SMALL, Browser, files_under, history, page, preprocessed,
+                      reddit_or_generated, start_job, until_final, wait_job)
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +90,31 @@ def test_an_upload_over_the_limit_is_turned_away_by_the_server(live_stack_factor
     assert stack.get("/api/corpora") == {"corpora": []}
     small = stack.upload(write_corpus(tmp_path / "small.csv"))  # and the server carries on
     assert small["state"] == "uploaded"
+
+
+def test_places_in_line_follow_the_order_the_jobs_were_sent(live_stack, tmp_path):
+    """Rows made in one order and sent in another (two requests at once) wait, and start, in the
+    order they were sent: the place each page shows is the one Redis hands them out in."""
+    import sqlite3
+    from datetime import datetime, timedelta
+
+    stack = live_stack
+    corpus = preprocessed(stack, reddit_or_generated(tmp_path))
+    stack.worker.kill(signal.SIGTERM)  # nobody takes them while the rows are reordered
+    jobs = [start_job(stack, corpus["id"], nepoch=1, seed=seed) for seed in (1, 2, 3)]
+    # The race, made certain: the last job sent has the oldest row.
+    with sqlite3.connect(stack.data_dir / "rnnlab.sqlite3") as db:
+        for age, job in enumerate(jobs):
+            made = datetime(2020, 1, 1) - timedelta(minutes=age)
+            db.execute("UPDATE jobs SET created_at = ? WHERE id = ?",
+                       (made.strftime("%Y-%m-%d %H:%M:%S.%f"), job["id"]))
+    positions = [stack.get(f"/api/jobs/{job['id']}")["queue_position"] for job in jobs]
+    assert positions == [1, 2, 3]
+    stack.post(f"/api/jobs/{jobs[0]['id']}/cancel", {}, expect=200)
+    assert [stack.get(f"/api/jobs/{job['id']}")["queue_position"] for job in jobs] == [None, 1, 2]
+
+    stack.start("worker")
+    finals = [until_final(stack, job["id"]) for job in jobs]
+    assert [f["state"] for f in finals] == ["cancelled", "finished", "finished"]
+    second, third = (history(stack, job["id"]) for job in jobs[1:])
+    assert second[-1]["id"] < third[0]["id"]  # the second one sent ran first
