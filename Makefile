@@ -27,7 +27,7 @@ run: install
 	bash scripts/run_app.sh
 
 test: install-dev install-test-services
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 bench: install
 	$(BIN)/python -m rnncore.bench --compare

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from conftest import TINY_TRAINING, app_with_ready_corpus, dispose, drain_tasks
+from conftest import TINY_TRAINING, app_with_ready_corpus, dispose, drain_tasks, write_corpus
 from webapp.extensions import db
 from webapp.hyperparameters import FIELDS
 from webapp.records import Corpus
@@ -92,20 +92,62 @@ def test_random_csv_like_text(lab, pieces, header, name):
 def test_random_job_bodies(lab, values):
     app, corpus_id, _ = lab
     body = {**TINY_TRAINING, "corpus_id": corpus_id, **values}
-    response = app.test_client().post("/api/jobs", json=body)
+    client = app.test_client()
+    response = client.post("/api/jobs", json=body)
     assert response.status_code in (202, 400, 404, 409), response.get_json()
     if response.status_code != 202:
         assert isinstance(response.get_json()["error"], str)
+    else:
+        assert_within_bounds(client.get(f"/api/jobs/{response.get_json()['id']}").get_json())
     drain_tasks(app)
+
+
+def assert_within_bounds(job: dict) -> None:
+    """Every setting of an accepted job is one the form allows."""
+    settings = {**job["model_config"], **job["train_config"]}
+    for field in FIELDS:
+        value = settings[field.name]
+        if field.choices:
+            assert value in field.choices, (field.name, value)
+        elif field.name == "clip_norm" and value is None:
+            continue  # the form's 0: never clip
+        else:
+            assert isinstance(value, field.kind) and field.lo <= value <= field.hi, (field.name, value)
 
 
 @FUZZ
 @given(values=st.dictionaries(st.sampled_from(["column", "vocabulary_size"]), VALUES, max_size=2))
-def test_random_preprocess_bodies(lab, values):
-    app, corpus_id, _ = lab
-    response = app.test_client().post(f"/api/corpora/{corpus_id}/preprocess", json=values)
-    assert response.status_code in (202, 400, 403, 409), response.get_json()
+def test_random_preprocess_bodies(lab, own_corpus, values):
+    app, _, _ = lab
+    client, corpus_id = own_corpus
+    response = client.post(f"/api/corpora/{corpus_id}/preprocess", json=values)
+    # The owner asks, and the corpus is ready again for each example: every body is judged on
+    # its values alone.
+    assert response.status_code in (202, 400), response.get_json()
     drain_tasks(app)
+    with app.app_context():
+        corpus = db.session.get(Corpus, corpus_id)
+        if response.status_code == 202:
+            assert corpus.state == "queued" and corpus.text_column in corpus.columns
+            assert isinstance(corpus.vocabulary_size, int) and 50 <= corpus.vocabulary_size <= 20000
+        else:
+            assert corpus.state == "ready" and isinstance(response.get_json()["error"], str)
+        corpus.state = "ready"
+        db.session.commit()
+
+
+@pytest.fixture(scope="module")
+def own_corpus(lab):
+    """A client and a ready corpus it uploaded: preprocessing is only for the uploader."""
+    app, _, data_dir = lab
+    client = app.test_client()
+    with open(write_corpus(data_dir / "own.csv", rows=30), "rb") as f:
+        corpus = client.post("/api/corpora", data={"file": (f, "own.csv")},
+                             content_type="multipart/form-data").get_json()
+    with app.app_context():
+        db.session.get(Corpus, corpus["id"]).state = "ready"
+        db.session.commit()
+    return client, corpus["id"]
 
 
 @FUZZ

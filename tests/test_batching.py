@@ -50,8 +50,10 @@ def test_iter_batches_is_deterministic_given_the_generator():
     first = [x for x, _, _ in iter_batches(X, Y, 16, np.random.default_rng(3))]
     again = [x for x, _, _ in iter_batches(X, Y, 16, np.random.default_rng(3))]
     other = [x for x, _, _ in iter_batches(X, Y, 16, np.random.default_rng(4))]
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    assert not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(first, other))
+    assert len(first) == len(again) == len(other) > 1
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(a.shape == b.shape and np.array_equal(a, b)
+                   for a, b in zip(first, other, strict=True))
 
 
 def test_bucketing_pads_much_less_than_random_batches():

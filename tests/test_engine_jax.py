@@ -152,7 +152,9 @@ def test_a_job_on_the_jax_engine_trains_as_the_numpy_engine_does():
         results[engine] = train_with_sgd(models[engine], toy_corpus(60), config, num_samples=0)
     assert isinstance(models["pytensor-jax"], RNNJax)
     assert model_config_of(models["pytensor-jax"]).engine == "pytensor-jax"
-    for want, got in zip(results["numpy"].loss_history, results["pytensor-jax"].loss_history):
+    assert len(results["numpy"].loss_history) == len(results["pytensor-jax"].loss_history) == 3
+    for want, got in zip(results["numpy"].loss_history, results["pytensor-jax"].loss_history,
+                         strict=True):
         assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-9)
         assert got["valid_loss"] == pytest.approx(want["valid_loss"], rel=1e-9)
     for name, value in results["numpy"].params.items():

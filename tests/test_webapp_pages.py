@@ -198,7 +198,8 @@ def test_start_see_and_cancel_a_job(client, ready_corpus, sent_tasks):
 
 def test_home_shows_corpus_job_and_model(client, trained_model):
     page = client.get("/").get_data(as_text=True)
-    assert trained_model["name"] in page and "finished" in page
+    assert trained_model["name"] in page
+    assert f'<tr data-job-id="{trained_model["job_id"]}" data-state="finished">' in page
     assert f'/models/{trained_model["id"]}' in page
 
 

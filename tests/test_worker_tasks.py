@@ -184,7 +184,7 @@ def test_cancel_stops_a_running_job(client, ready_corpus, worker_ctx, data_dir):
 
 
 def test_divergence_fails_with_advice(client, ready_corpus, worker_ctx):
-    job_id = new_job(client, ready_corpus["id"], learning_rate=1.0, hidden_dim=64)
+    job_id = new_job(client, ready_corpus["id"], learning_rate=1.0, hidden_dim=64, clip_norm=0)
     assert run_training_job(worker_ctx, job_id) == "failed"
     job = client.get(f"/api/jobs/{job_id}").get_json()
     assert job["state"] == "failed" and "learning rate" in job["error"]
@@ -230,8 +230,8 @@ def test_a_job_whose_worker_was_killed_resumes_bit_for_bit(client, app, ready_co
                                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         deadline = time.monotonic() + 60
-        while not (checkpoint.exists() and
-                   (job := client.get(f"/api/jobs/{killed}").get_json())["epoch"] >= 3):
+        while not ((job := client.get(f"/api/jobs/{killed}").get_json())["epoch"] >= 3 and
+                   checkpoint.exists()):
             assert job["state"] in ("queued", "preprocessing", "training"), job_failure(job)
             assert time.monotonic() < deadline and process.poll() is None, job_failure(job)
             time.sleep(0.02)

@@ -197,7 +197,8 @@ def play(page, stack, job: dict) -> None:
                                                     "num_samples": 3, "max_length": 20,
                                                     "temperature": 1.0}, expect=200)
     shown = result.locator("ol.samples li").all_inner_texts()
-    for text, sample in zip(shown, expected["samples"]):
+    assert len(shown) == len(expected["samples"]) > 0
+    for text, sample in zip(shown, expected["samples"], strict=True):
         assert text.startswith(sample["text"]) and sample["text"].startswith("i think ")
     expect(result).to_have_attribute("aria-busy", "false")
 

@@ -19,7 +19,7 @@ from conftest import SHARED_CORPORA, write_corpus
 FINAL = ("finished", "failed", "cancelled")
 # A model that trains in a second or two per epoch on the reddit sample with the numpy engine.
 SMALL = {"vocabulary_size": 500, "hidden_dim": 16, "nepoch": 2, "evaluate_loss_after": 1,
-         "engine": "numpy", "dtype": "float32", "seed": 1, "batch_size": 8}
+         "engine": "numpy", "dtype": "float32", "seed": 1, "batch_size": 8, "clip_norm": 1.0}
 
 
 def reddit_or_generated(tmp_path: Path) -> Path:
@@ -43,7 +43,16 @@ def start_job(stack, corpus_id: str, **settings) -> dict:
 
 
 def wait_job(stack, job_id: str, done, timeout: float = 120, interval: float = 0.05) -> dict:
-    return stack.wait_for(f"/api/jobs/{job_id}", done, timeout=timeout, interval=interval)
+    """Poll the job until ``done(job)``; a job that ends first fails the test with its state."""
+    def done_or_ended(job: dict) -> bool:
+        if done(job):
+            return True
+        assert job["state"] not in FINAL, \
+            f"job {job_id} ended {job['state']!r} before the test saw what it waits for: " \
+            f"{job.get('error') or job.get('message')}"
+        return False
+
+    return stack.wait_for(f"/api/jobs/{job_id}", done_or_ended, timeout=timeout, interval=interval)
 
 
 def until_final(stack, job_id: str, timeout: float = 180) -> dict:
