@@ -13,6 +13,7 @@ import importlib.util
 import math
 from dataclasses import dataclass
 
+from rnncore.cells import CELLS, GATES
 from rnncore.optimizers import OPTIMIZERS
 
 # Engines every installation has; a form that offers only these needs nothing else installed.
@@ -74,15 +75,23 @@ class _JsonMixin:
 
 @dataclass(frozen=True)
 class ModelConfig(_JsonMixin):
-    """The network: sizes, truncation and the engine that runs it."""
+    """The network: cell, sizes, truncation, dropout and the engine that runs it."""
 
     vocabulary_size: int = 8000  # words the model knows, UNKNOWN_TOKEN and the sentence markers included
     hidden_dim: int = 100  # size of the hidden state s_t; memory of what came before
-    bptt_truncate: int = 4  # steps each output back-propagates through time (the tutorial's truncation)
+    # Steps each output back-propagates through time (the tutorial's truncation). Vanilla cell
+    # only: the gated cells back-propagate through whole sentences (tutorial part 4, -1).
+    bptt_truncate: int = 4
     # "pytensor" (compiled for the CPU, fast), "numpy" (the readable reference) or "pytensor-jax"
     # (the same graphs compiled by JAX: the GPU engine when jax's CUDA build finds a GPU)
     engine: str = "pytensor"
     dtype: str = "float32"  # float32 halves memory and is faster; float64 for checking gradients
+    # "rnn" (the tutorial's tanh cell), "gru" (tutorial part 4) or "lstm": the gated cells remember
+    # further back, for about 3x (GRU) or 4x (LSTM) the recurrent work and parameters in U and W.
+    cell: str = "rnn"
+    # Share of the input contributions U[:, x_t] and of the states entering the output layer that
+    # training drops (Zaremba et al. 2014, never the recurrent W s); 0 turns it off.
+    dropout: float = 0.0
 
     def validate(self) -> "ModelConfig":
         _check_int("vocabulary_size", self.vocabulary_size, 4, 200_000)
@@ -90,12 +99,16 @@ class ModelConfig(_JsonMixin):
         _check_int("bptt_truncate", self.bptt_truncate, 1, 1000)
         _check_choice("engine", self.engine, ALL_ENGINES)
         _check_choice("dtype", self.dtype, DTYPES)
+        _check_choice("cell", self.cell, CELLS)
+        _check_float("dropout", self.dropout, 0.0, 0.9)
         return self
 
     @property
     def parameter_count(self) -> int:
-        """Numbers in U (hidden_dim, V), V (V, hidden_dim) and W (hidden_dim, hidden_dim)."""
-        return 2 * self.vocabulary_size * self.hidden_dim + self.hidden_dim**2
+        """Numbers in U (G*H, V), V (V, H), W (G*H, H) and, for gated cells, b (G*H,), with G the
+        cell's gate blocks (1 for the vanilla cell, which has no b)."""
+        h, v, rows = self.hidden_dim, self.vocabulary_size, GATES[self.cell] * self.hidden_dim
+        return rows * v + v * h + rows * h + (rows if self.cell != "rnn" else 0)
 
     def memory_estimate_bytes(self, batch_size: int = 32, sentence_length: int = 50,
                               optimizer: str = "sgd") -> int:
@@ -108,22 +121,34 @@ class ModelConfig(_JsonMixin):
         _check_choice("optimizer", optimizer, OPTIMIZERS)
         item = 4 if self.dtype == "float32" else 8
         params = self.parameter_count * (2 + OPTIMIZER_SLOTS[optimizer])
-        # o and its gradient (B, T, V); s and its gradient (B, T+1, H).
-        activations = 2 * batch_size * sentence_length * (self.vocabulary_size + self.hidden_dim + 1)
-        return (params + activations) * item
+        # Per step and sentence, besides s: the gated cells keep their gates (and the LSTM c and
+        # tanh c) for the backward pass; dropout keeps its two masks.
+        gates = GATES[self.cell]
+        kept = 0 if self.cell == "rnn" else gates + (2 if self.cell == "lstm" else 0)
+        if self.dropout > 0:
+            kept += gates + 1
+        # o and its gradient (B, T, V); s and its gradient (B, T+1, H); what the cell keeps.
+        per_step = self.vocabulary_size + self.hidden_dim + 1 + kept * self.hidden_dim / 2
+        return int((params + 2 * batch_size * sentence_length * per_step) * item)
 
     def flops_per_token(self, training: bool = True) -> int:
         """Approximate floating-point operations per word (multiply and add count as two).
 
-        Forward: W s (2 H^2), V s (2 V H), softmax (about 5 V); the U x product is a column lookup.
-        Backward: dV and the error into s (4 V H) and, per truncated step, W's gradient and the
-        error through W (4 H^2 each step).
+        Forward: W s (2 G H^2 for G gate blocks), V s (2 V H), softmax (about 5 V); the U x
+        product is a column lookup. Backward: dV and the error into s (4 V H) and, per
+        back-propagated step, W's gradient and the error through W (4 G H^2 each step): the vanilla
+        cell takes bptt_truncate steps per output, a gated cell one step per word (whole-sentence
+        back-propagation visits each step once). The gates' elementwise work is about 10 G H.
         """
-        h, v = self.hidden_dim, self.vocabulary_size
-        forward = 2 * h * h + 2 * v * h + 5 * v
+        h, v, gates = self.hidden_dim, self.vocabulary_size, GATES[self.cell]
+        forward = 2 * gates * h * h + 2 * v * h + 5 * v
+        if self.cell != "rnn":
+            forward += 10 * gates * h
         if not training:
             return forward
-        return forward + 4 * v * h + self.bptt_truncate * (4 * h * h + 2 * h)
+        if self.cell == "rnn":
+            return forward + 4 * v * h + self.bptt_truncate * (4 * h * h + 2 * h)
+        return forward + 4 * v * h + 4 * gates * h * h + 20 * gates * h
 
 
 @dataclass(frozen=True)

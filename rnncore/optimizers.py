@@ -3,13 +3,15 @@
 Each rule is written once against a tiny array namespace (``numpy`` or ``pytensor.tensor``), so the
 numpy reference applies it to arrays and the PyTensor engine builds the same formulas into its
 compiled graph. Optimizer state is a flat dict of named arrays (``"m_U"``, ``"v_W"``, ``"step"``...)
-so that a checkpoint can store it next to U, V and W and resume with identical updates.
+so that a checkpoint can store it next to U, V and W and resume with identical updates. The rules
+work for whatever parameters a model has (a gated cell adds ``b``, hence ``m_b``, ``cache_b``).
 """
 from __future__ import annotations
 
 import numpy as np
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
+# The vanilla cell's parameters, in the order its old checkpoints and optimizer states use.
 PARAM_NAMES = ("U", "V", "W")
 
 # RMSprop as in the tutorial series' part 4 (decay 0.9); Adam with the paper's defaults.
@@ -29,15 +31,23 @@ def check_optimizer(name: str) -> str:
     return name
 
 
+def param_names(params: dict) -> tuple[str, ...]:
+    """The names in ``params``: U, V, W first, as the vanilla cell always had them, then the rest
+    sorted (a gated cell's b). One fixed order, so clipping sums the same way on every run."""
+    extra = sorted(set(params) - set(PARAM_NAMES))
+    return tuple(p for p in PARAM_NAMES if p in params) + tuple(extra)
+
+
 def state_shapes(name: str, param_shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
     """The names and shapes of the state arrays that optimizer ``name`` keeps."""
     check_optimizer(name)
+    names = param_names(param_shapes)
     if name == "sgd":
         return {}
     if name == "rmsprop":
-        return {f"cache_{p}": param_shapes[p] for p in PARAM_NAMES}
-    shapes = {f"m_{p}": param_shapes[p] for p in PARAM_NAMES}
-    shapes.update({f"v_{p}": param_shapes[p] for p in PARAM_NAMES})
+        return {f"cache_{p}": param_shapes[p] for p in names}
+    shapes = {f"m_{p}": param_shapes[p] for p in names}
+    shapes.update({f"v_{p}": param_shapes[p] for p in names})
     shapes["step"] = ()
     return shapes
 
@@ -45,20 +55,21 @@ def state_shapes(name: str, param_shapes: dict[str, tuple[int, ...]]) -> dict[st
 def initial_state(name: str, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Zero state for optimizer ``name``, in the parameters' dtype."""
     dtype = params["U"].dtype
-    shapes = state_shapes(name, {p: params[p].shape for p in PARAM_NAMES})
+    shapes = state_shapes(name, {p: params[p].shape for p in params})
     return {key: np.zeros(shape, dtype=dtype) for key, shape in shapes.items()}
 
 
 def clip_by_global_norm(grads: dict, clip_norm: float | None, xp) -> dict:
     """Scale all gradients together so their joint L2 norm is at most ``clip_norm``.
 
-    One scale for U, V and W keeps the update direction; clipping each separately would turn it.
+    One scale for all parameters keeps the update direction; clipping each separately would turn it.
     """
     if clip_norm is None:
         return grads
-    norm = xp.sqrt(sum((grads[p] ** 2).sum() for p in PARAM_NAMES))
+    names = param_names(grads)
+    norm = xp.sqrt(sum((grads[p] ** 2).sum() for p in names))
     scale = xp.minimum(1.0, clip_norm / (norm + CLIP_EPSILON))
-    return {p: grads[p] * scale for p in PARAM_NAMES}
+    return {p: grads[p] * scale for p in names}
 
 
 def apply_update(name: str, params: dict, grads: dict, state: dict, learning_rate, xp):
@@ -66,11 +77,12 @@ def apply_update(name: str, params: dict, grads: dict, state: dict, learning_rat
 
     Works on numpy arrays (``xp=numpy``) and on PyTensor variables (``xp=pytensor.tensor``).
     """
+    names = param_names(params)
     if name == "sgd":
-        return {p: params[p] - learning_rate * grads[p] for p in PARAM_NAMES}, {}
+        return {p: params[p] - learning_rate * grads[p] for p in names}, {}
     if name == "rmsprop":
         new_params, new_state = {}, {}
-        for p in PARAM_NAMES:
+        for p in names:
             cache = RMSPROP_DECAY * state[f"cache_{p}"] + (1 - RMSPROP_DECAY) * grads[p] ** 2
             new_params[p] = params[p] - learning_rate * grads[p] / (xp.sqrt(cache) + RMSPROP_EPSILON)
             new_state[f"cache_{p}"] = cache
@@ -80,7 +92,7 @@ def apply_update(name: str, params: dict, grads: dict, state: dict, learning_rat
         # Bias corrections folded into the step size, as in the Adam paper's section 2.
         alpha = learning_rate * xp.sqrt(1 - ADAM_BETA2**step) / (1 - ADAM_BETA1**step)
         new_params, new_state = {}, {"step": step}
-        for p in PARAM_NAMES:
+        for p in names:
             m = ADAM_BETA1 * state[f"m_{p}"] + (1 - ADAM_BETA1) * grads[p]
             v = ADAM_BETA2 * state[f"v_{p}"] + (1 - ADAM_BETA2) * grads[p] ** 2
             new_params[p] = params[p] - alpha * m / (xp.sqrt(v) + ADAM_EPSILON)
@@ -91,7 +103,7 @@ def apply_update(name: str, params: dict, grads: dict, state: dict, learning_rat
 
 def check_state(name: str, state: dict, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Validate a saved optimizer state against the parameters; return it as fresh arrays."""
-    expected = state_shapes(name, {p: params[p].shape for p in PARAM_NAMES})
+    expected = state_shapes(name, {p: params[p].shape for p in params})
     if set(state) != set(expected):
         raise ValueError(
             f"optimizer state for {name!r} needs keys {sorted(expected)}, got {sorted(state)}"

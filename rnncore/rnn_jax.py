@@ -9,7 +9,9 @@ number of ages carried by the truncated backward scan cannot be an array shape t
 function is built for one static (batch size, padded length) and one truncation, cached by that
 key, and batches are padded up to a few length buckets so that the cache stays small. Padding comes
 after the words with mask 0, which changes no number: padded steps never feed a real state, and
-their outputs are masked out of the loss and every gradient.
+their outputs are masked out of the loss and every gradient. The gated cells' graphs
+(``rnncore.cells_pytensor``, full back-propagation through time) need no truncation in the key;
+dropout masks, drawn in numpy as in the C engine, are padded with the batch.
 """
 from __future__ import annotations
 
@@ -17,9 +19,9 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from rnncore import optimizers
+from rnncore import cells
 from rnncore.errors import RnnCoreError
-from rnncore.rnn_pytensor import RNNPyTensor, backward, forward_states
+from rnncore.rnn_pytensor import BatchInputs, RNNPyTensor
 
 COMPILE_MODE = "JAX"
 # Padded lengths are multiples of this up to 8 * LENGTH_STEP; beyond, 4 buckets per doubling.
@@ -106,9 +108,10 @@ class RNNJax(RNNPyTensor):
     engine = "pytensor-jax"
 
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, dtype="float32", rng=None,
-                 optimizer="sgd", clip_norm=None):
+                 optimizer="sgd", clip_norm=None, cell="rnn", dropout=0.0):
         self.jax = import_jax(dtype)
-        super().__init__(word_dim, hidden_dim, bptt_truncate, dtype, rng, optimizer, clip_norm)
+        super().__init__(word_dim, hidden_dim, bptt_truncate, dtype, rng, optimizer, clip_norm,
+                         cell, dropout)
 
     @property
     def device(self) -> str:
@@ -131,7 +134,7 @@ class RNNJax(RNNPyTensor):
         return np.array(self._params["W"].get_value(borrow=True))
 
     def get_params(self) -> dict[str, np.ndarray]:
-        """Copies of U, V and W as writable numpy arrays (fetched from the device)."""
+        """Copies of U, V and W (and b) as writable numpy arrays (fetched from the device)."""
         return {name: np.array(value) for name, value in super().get_params().items()}
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
@@ -140,73 +143,84 @@ class RNNJax(RNNPyTensor):
 
     # --- compiled functions, one per static shape -------------------------------------------
 
-    def _static_function(self, kind, B, T):
-        """The function ``kind`` for batches of B sentences padded to length T, compiled once."""
-        ages = 0  # only the backward scan carries ages
-        if kind in ("gradients", "train"):
+    def _static_function(self, kind, B, T, dropout=False):
+        """The function ``kind`` for batches of B sentences padded to length T, compiled once;
+        ``dropout``: the variant of "gradients" or "train" that takes the two masks."""
+        ages = 0  # only the vanilla cell's backward scan carries ages
+        if kind in ("gradients", "train") and self.cell == "rnn":
             # Ages beyond T - 1 would stay zero, so every truncation from T - 1 up shares one.
             ages = min(self.bptt_truncate, T - 1) + 1
-        key = (kind, B, T, ages)
+        key = (f"{kind}_dropout" if dropout else kind, B, T, ages)
         if key not in self._functions:
             compile_kind = getattr(self, f"_compile_static_{kind}")
-            self._functions[key] = compile_kind(B, T, ages - 1) if ages else compile_kind(B, T)
+            if kind in ("gradients", "train"):
+                self._functions[key] = compile_kind(self._static_batch(B, T, ages - 1, dropout))
+            else:
+                self._functions[key] = compile_kind(B, T)
         return self._functions[key]
 
     def _static_params(self):
-        """U.T, V, W with their shapes fixed in the graph, so that every shape below is static."""
-        return [pt.specify_shape(self._params[p], self._params[p].get_value(borrow=True).shape)
-                for p in optimizers.PARAM_NAMES]
+        """U.T, V, W (and b) with their shapes fixed in the graph, so that every shape is static."""
+        return {name: pt.specify_shape(shared, shared.get_value(borrow=True).shape)
+                for name, shared in self._params.items()}
 
-    def _static_batch(self, B, T):
-        return (pt.tensor("x", dtype="int32", shape=(B, T)),
-                pt.tensor("y", dtype="int32", shape=(B, T)),
-                pt.tensor("mask", dtype=self.dtype, shape=(B, T)))
+    def _static_batch(self, B, T, bptt_truncate=-1, dropout=False):
+        """BatchInputs of static shape; the truncation (vanilla cell) built in as a number."""
+        rows = cells.GATES[self.cell] * self.hidden_dim
+        masks = (pt.tensor("input_keep", dtype=self.dtype, shape=(T, B, rows)),
+                 pt.tensor("output_keep", dtype=self.dtype, shape=(T, B, self.hidden_dim)))
+        return BatchInputs(pt.tensor("x", dtype="int32", shape=(B, T)),
+                           pt.tensor("y", dtype="int32", shape=(B, T)),
+                           pt.tensor("mask", dtype=self.dtype, shape=(B, T)),
+                           bptt_truncate if self.cell == "rnn" else None,
+                           masks if dropout else None)
 
-    def _static_states(self, U_T, W, x):
+    def _static_states(self, params, x):
         B, T = x.type.shape
-        return pt.specify_shape(forward_states(U_T, W, x), (T, B, self.hidden_dim))  # (T, B, H)
-
-    def _static_loss_and_grads(self, x, y, mask, bptt_truncate):
-        U_T, V, W = self._static_params()
-        s = self._static_states(U_T, W, x)
-        loss, dV, ds = plain_output_layer(V, s, y, mask)
-        dU_T, dW = backward(U_T, W, x, s, ds, bptt_truncate)
-        return loss, {"U": dU_T, "V": dV, "W": dW}  # U's gradient in U's stored layout
+        return pt.specify_shape(self._states(params, x), (T, B, self.hidden_dim))  # (T, B, H)
 
     def _compile_static_forward(self, B, T):
         x = pt.tensor("x", dtype="int32", shape=(T,))
-        U_T, V, W = self._static_params()
-        s = self._static_states(U_T, W, x[None, :])[:, 0, :]  # (T, H)
-        o = pt.special.softmax(s @ V.T, axis=-1)  # (T, C)
+        params = self._static_params()
+        s = self._static_states(params, x[None, :])[:, 0, :]  # (T, H)
+        o = pt.special.softmax(s @ params["V"].T, axis=-1)  # (T, C)
         return pytensor.function([x], [o, s], mode=COMPILE_MODE)
 
     def _compile_static_loss(self, B, T):
-        x, y, mask = self._static_batch(B, T)
-        U_T, V, W = self._static_params()
-        loss = plain_output_layer(V, self._static_states(U_T, W, x), y, mask, with_grad=False)
+        x, y, mask, _, _ = self._static_batch(B, T)
+        params = self._static_params()
+        loss = plain_output_layer(params["V"], self._static_states(params, x), y, mask,
+                                  with_grad=False)
         return pytensor.function([x, y, mask], loss, mode=COMPILE_MODE)
 
-    def _compile_static_gradients(self, B, T, bptt_truncate):
-        x, y, mask = self._static_batch(B, T)
-        loss, grads = self._static_loss_and_grads(x, y, mask, bptt_truncate)
-        return pytensor.function([x, y, mask], [loss, grads["U"].T, grads["V"], grads["W"]],
-                                 mode=COMPILE_MODE)
+    def _static_loss_and_grads(self, batch):
+        B, T = batch.x.type.shape
+        fix = lambda s: pt.specify_shape(s, (T, B, self.hidden_dim))  # noqa: E731
+        return self._loss_and_grads(self._static_params(), batch, plain_output_layer, fix)
 
-    def _compile_static_train(self, B, T, bptt_truncate):
-        x, y, mask = self._static_batch(B, T)
+    def _compile_static_gradients(self, batch):
+        loss, grads = self._static_loss_and_grads(batch)
+        outputs = [grads[p].T if p == "U" else grads[p] for p in self.param_names]
+        return pytensor.function(batch.listed(), [loss] + outputs, mode=COMPILE_MODE)
+
+    def _compile_static_train(self, batch):
         learning_rate = pt.scalar("learning_rate", dtype=self.dtype)
-        loss, grads = self._static_loss_and_grads(x, y, mask, bptt_truncate)
+        loss, grads = self._static_loss_and_grads(batch)
         updates = self._train_updates(grads, learning_rate)
-        return pytensor.function([x, y, mask, learning_rate], loss, updates=updates,
+        return pytensor.function(batch.listed() + [learning_rate], loss, updates=updates,
                                  mode=COMPILE_MODE)
 
     # --- the interface, padded to the length buckets ----------------------------------------
 
-    def _padded_batch(self, x, y, mask):
-        """The batch cast and padded to its length bucket with mask 0: x, y int32, mask (B, T')."""
+    def _padded_batch(self, x, y, mask, masks=None):
+        """The batch cast and padded to its length bucket with mask 0: x, y int32, mask (B, T'),
+        and the dropout masks (T', B, n) when given (padded in time), else None."""
         x, y, mask = self._cast_batch(x, y, mask)
-        pad = ((0, 0), (0, padded_length(x.shape[1]) - x.shape[1]))
-        return np.pad(x, pad), np.pad(y, pad), np.pad(mask, pad)
+        extra = padded_length(x.shape[1]) - x.shape[1]
+        pad = ((0, 0), (0, extra))
+        if masks is not None:
+            masks = tuple(np.pad(keep, ((0, extra), (0, 0), (0, 0))) for keep in masks)
+        return np.pad(x, pad), np.pad(y, pad), np.pad(mask, pad), masks
 
     def forward_propagation(self, x):
         """Return ``(o, s)``: o (T, word_dim) probabilities, s (T + 1, hidden_dim), s[-1] zero."""
@@ -219,17 +233,21 @@ class RNNJax(RNNPyTensor):
 
     def batch_loss(self, x, y, mask) -> float:
         """Cross-entropy summed over the real (mask 1) words of a padded batch."""
-        x, y, mask = self._padded_batch(x, y, mask)
+        x, y, mask, _ = self._padded_batch(x, y, mask)
         return float(self._static_function("loss", *x.shape)(x, y, mask))
 
-    def batch_gradients(self, x, y, mask):
-        """Return ``(loss, {"U", "V", "W"})`` summed over the sentences of a padded batch."""
-        x, y, mask = self._padded_batch(x, y, mask)
-        loss, dU, dV, dW = self._static_function("gradients", *x.shape)(x, y, mask)
-        return float(loss), {"U": np.asarray(dU), "V": np.asarray(dV), "W": np.asarray(dW)}
+    def _gradients(self, x, y, mask, masks):
+        x, y, mask, masks = self._padded_batch(x, y, mask, masks)
+        function = self._static_function("gradients", *x.shape, masks is not None)
+        loss, *grads = function(x, y, mask, *(masks or ()))
+        return float(loss), {name: np.asarray(g) for name, g in zip(self.param_names, grads)}
 
-    def train_step(self, x, y, mask, learning_rate) -> float:
-        """One update from a padded batch with the model's optimizer and clipping; returns the loss."""
-        x, y, mask = self._padded_batch(x, y, mask)
-        function = self._static_function("train", *x.shape)
-        return float(function(x, y, mask, self.dtype.type(learning_rate)))
+    def train_step(self, x, y, mask, learning_rate, dropout_seed=None) -> float:
+        """One update from a padded batch with the model's optimizer and clipping; returns the loss.
+
+        ``dropout_seed`` fixes the dropout masks, drawn for the batch as given, then padded.
+        """
+        masks = cells.model_dropout_masks(self, np.shape(x), dropout_seed)
+        x, y, mask, masks = self._padded_batch(x, y, mask, masks)
+        function = self._static_function("train", *x.shape, masks is not None)
+        return float(function(x, y, mask, *(masks or ()), self.dtype.type(learning_rate)))

@@ -5,6 +5,12 @@ time truncated per output (each output back-propagates at most ``bptt_truncate``
 the tutorial's ``bptt``). The per-sentence methods follow the blog post line by line; the minibatch
 methods (``batch_loss``, ``batch_gradients``, ``train_step``) compute the same sums over a padded
 batch with matrix products, and are what the PyTensor engine is held equal to.
+
+``cell="gru"`` or ``"lstm"`` swaps the vanilla cell for a gated one (``rnncore.cells``; the numpy
+code is in ``rnncore.cells_numpy``); gated cells back-propagate through whole sentences and ignore
+``bptt_truncate``. ``dropout`` > 0 drops the input contributions U[:, x_t] and the states going
+into V during ``batch_gradients`` and ``train_step`` only, with masks drawn from ``dropout_seed``;
+evaluation (losses, ``forward_propagation``, ``bptt``) never drops.
 """
 from __future__ import annotations
 
@@ -12,36 +18,40 @@ import logging
 
 import numpy as np
 
-from rnncore import optimizers
+from rnncore import cells, cells_numpy, optimizers
+from rnncore.cells_numpy import batch_output, softmax
 
 log = logging.getLogger(__name__)
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, shifted by the maximum so exp never overflows."""
-    xt = np.exp(x - np.max(x, axis=-1, keepdims=True))
-    return xt / np.sum(xt, axis=-1, keepdims=True)
-
-
-def initial_params(word_dim: int, hidden_dim: int,
-                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+def initial_params(word_dim: int, hidden_dim: int, rng: np.random.Generator,
+                   cell: str = "rnn") -> dict[str, np.ndarray]:
     """The tutorial's initialisation, in float64: uniform in +-1/sqrt(n), n the incoming connections.
 
-    Both engines draw through here, in the order U, V, W, so one seed gives one model in either.
+    Every engine draws through here, in the order U, V, W, so one seed gives one model in any of
+    them (and the vanilla cell the same model as before gated cells existed). Gated cells' biases
+    b start at zero (tutorial part 4), the LSTM's forget gate at ``cells.LSTM_FORGET_BIAS``.
     """
+    shapes = cells.param_shapes(cell, word_dim, hidden_dim)
     u_bound, h_bound = np.sqrt(1.0 / word_dim), np.sqrt(1.0 / hidden_dim)
-    return {
-        "U": rng.uniform(-u_bound, u_bound, (hidden_dim, word_dim)),
-        "V": rng.uniform(-h_bound, h_bound, (word_dim, hidden_dim)),
-        "W": rng.uniform(-h_bound, h_bound, (hidden_dim, hidden_dim)),
+    params = {
+        "U": rng.uniform(-u_bound, u_bound, shapes["U"]),
+        "V": rng.uniform(-h_bound, h_bound, shapes["V"]),
+        "W": rng.uniform(-h_bound, h_bound, shapes["W"]),
     }
+    if cell != "rnn":
+        params["b"] = np.zeros(shapes["b"])  # (G*H,)
+        if cell == "lstm":
+            forget = cells.GATE_NAMES["lstm"].index("f")
+            params["b"][forget * hidden_dim : (forget + 1) * hidden_dim] = cells.LSTM_FORGET_BIAS
+    return params
 
 
 class RNNNumpy:
-    """A vanilla RNN language model over ``word_dim`` words with ``hidden_dim`` hidden units."""
+    """An RNN language model over ``word_dim`` words with ``hidden_dim`` hidden units."""
 
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, dtype=np.float64, rng=None,
-                 optimizer="sgd", clip_norm=None):
+                 optimizer="sgd", clip_norm=None, cell="rnn", dropout=0.0):
         if rng is None:
             rng = np.random.default_rng()
         self.word_dim = int(word_dim)
@@ -50,19 +60,23 @@ class RNNNumpy:
         self.dtype = np.dtype(dtype)
         self.optimizer = optimizers.check_optimizer(optimizer)
         self.clip_norm = clip_norm
-        init = initial_params(self.word_dim, self.hidden_dim, rng)
-        self.U, self.V, self.W = (init[name].astype(self.dtype) for name in "UVW")
+        self.cell = cells.check_cell(cell)
+        self.dropout = float(dropout)
+        self.param_names = cells.param_names(cell)  # U, V, W (and b for the gated cells)
+        init = initial_params(self.word_dim, self.hidden_dim, rng, cell)
+        for name in self.param_names:
+            setattr(self, name, init[name].astype(self.dtype))
         self._opt_state = optimizers.initial_state(self.optimizer, self.get_params())
 
     # --- parameters and optimizer state -------------------------------------------------------
 
     def get_params(self) -> dict[str, np.ndarray]:
-        """Copies of U, V and W."""
-        return {"U": self.U.copy(), "V": self.V.copy(), "W": self.W.copy()}
+        """Copies of U, V and W (and b)."""
+        return {name: getattr(self, name).copy() for name in self.param_names}
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
-        """Replace U, V and W (copied, cast to the model's dtype, shapes checked)."""
-        for name in optimizers.PARAM_NAMES:
+        """Replace U, V and W (and b) (copied, cast to the model's dtype, shapes checked)."""
+        for name in self.param_names:
             value = np.array(params[name], dtype=self.dtype)
             expected = getattr(self, name).shape
             if value.shape != expected:
@@ -84,6 +98,8 @@ class RNNNumpy:
 
         s[-1] stays zero: it is the initial state that s[t - 1] reads at t = 0.
         """
+        if self.cell != "rnn":
+            return cells_numpy.forward_propagation(self, x)
         T = len(x)
         s = np.zeros((T + 1, self.hidden_dim), dtype=self.dtype)  # (T + 1, hidden_dim)
         o = np.zeros((T, self.word_dim), dtype=self.dtype)  # (T, word_dim)
@@ -113,7 +129,12 @@ class RNNNumpy:
         return self.calculate_total_loss(X, Y) / N
 
     def bptt(self, x, y):
-        """Return ``(dLdU, dLdV, dLdW)`` for one sentence, each output truncated separately."""
+        """Return ``(dLdU, dLdV, dLdW)`` for one sentence, each output truncated separately.
+
+        Gated cells return ``(dLdU, dLdV, dLdW, dLdb)``, back-propagated through the whole sentence.
+        """
+        if self.cell != "rnn":
+            return cells_numpy.bptt(self, x, y)
         T = len(y)
         o, s = self.forward_propagation(x)
         dLdU = np.zeros(self.U.shape, dtype=self.dtype)
@@ -133,10 +154,9 @@ class RNNNumpy:
 
     def sgd_step(self, x, y, learning_rate):
         """The tutorial's plain SGD step on one sentence (no clipping, whatever the optimizer)."""
-        dLdU, dLdV, dLdW = self.bptt(x, y)
-        self.U -= learning_rate * dLdU
-        self.V -= learning_rate * dLdV
-        self.W -= learning_rate * dLdW
+        for name, gradient in zip(self.param_names, self.bptt(x, y)):
+            parameter = getattr(self, name)
+            parameter -= learning_rate * gradient  # in place, as the tutorial's self.U -= ...
 
     def gradient_check(self, x, y, h=0.001, error_threshold=0.01) -> bool:
         """Compare ``bptt`` with finite differences, parameter by parameter, as the tutorial does."""
@@ -144,49 +164,56 @@ class RNNNumpy:
 
     # --- minibatches ------------------------------------------------------------------------
 
-    def _batch_forward(self, x):
+    def _batch_forward(self, x, input_keep=None):
         """States for a batch: s (T + 1, B, hidden_dim), s[-1] the zero initial state."""
         B, T = x.shape
         s = np.zeros((T + 1, B, self.hidden_dim), dtype=self.dtype)  # (T + 1, B, H)
         for t in range(T):
-            s[t] = np.tanh(self.U[:, x[:, t]].T + s[t - 1] @ self.W.T)
+            ux = self.U[:, x[:, t]].T  # (B, H)
+            if input_keep is not None:
+                ux = ux * input_keep[t]
+            s[t] = np.tanh(ux + s[t - 1] @ self.W.T)
         return s
 
-    def _batch_output(self, s, y, mask):
-        """Loss and dL/d(logits) for states s (T + 1, B, H); padding contributes nothing."""
-        T, B = y.shape[1], y.shape[0]
-        S = s[:T].reshape(T * B, self.hidden_dim)  # (T*B, H), time-major
-        logits = S @ self.V.T  # (T*B, word_dim)
-        probs = softmax(logits)
-        rows = np.arange(T * B)
-        m = np.asarray(mask, dtype=self.dtype).T.reshape(-1)  # (T*B,)
-        target = y.T.reshape(-1)
-        loss = -np.sum(m * np.log(probs[rows, target]))
-        probs[rows, target] -= 1.0
-        delta_o = probs * m[:, None]  # (T*B, word_dim)
-        return float(loss), S, delta_o
-
     def batch_loss(self, x, y, mask) -> float:
-        """Cross-entropy summed over the real (mask 1) words of a padded batch."""
+        """Cross-entropy summed over the real (mask 1) words of a padded batch (never drops out)."""
         x, y = np.asarray(x), np.asarray(y)
-        loss, _, _ = self._batch_output(self._batch_forward(x), y, mask)
+        if self.cell != "rnn":
+            return cells_numpy.batch_loss(self, x, y, mask)
+        loss, _, _ = batch_output(self.V, self._batch_forward(x)[:-1], y, mask)
         return loss
 
-    def batch_gradients(self, x, y, mask):
-        """Return ``(loss, {"U", "V", "W"})`` summed over the sentences of a padded batch.
+    def batch_gradients(self, x, y, mask, dropout_seed=None):
+        """Return ``(loss, {"U", "V", "W"} (and "b"))`` summed over the sentences of a padded batch.
+
+        With dropout, the loss and gradients of the network thinned by the masks that
+        ``dropout_seed`` draws (None: fresh randomness, not reproducible); without, they equal the
+        sum of the per-sentence ``bptt``.
+        """
+        x, y = np.asarray(x), np.asarray(y)
+        masks = cells.model_dropout_masks(self, x.shape, dropout_seed)
+        if self.cell != "rnn":
+            return cells_numpy.batch_gradients(self, x, y, mask, masks)
+        return self._vanilla_gradients(x, y, mask, masks)
+
+    def _vanilla_gradients(self, x, y, mask, masks):
+        """The vanilla cell's batch gradients, each output truncated after bptt_truncate steps.
 
         Padding must come after each sentence's words (as ``pad_batch`` builds it): states of real
         words then never depend on padding. Per-output truncation is kept by carrying, while walking
         back in time, one delta per "age" 0..bptt_truncate: the delta that the output ``age`` steps
         ahead sends to this step. The oldest age falls off each step, which is the tutorial's cut.
         """
-        x, y = np.asarray(x), np.asarray(y)
         B, T = x.shape
         H = self.hidden_dim
-        s = self._batch_forward(x)
-        loss, S, delta_o = self._batch_output(s, y, mask)
+        input_keep, output_keep = masks if masks is not None else (None, None)
+        s = self._batch_forward(x, input_keep)
+        S = s[:T] if output_keep is None else s[:T] * output_keep  # (T, B, H) into the output
+        loss, S, delta_o = batch_output(self.V, S, y, mask)
         dLdV = delta_o.T @ S  # (word_dim, H)
         ds = (delta_o @ self.V).reshape(T, B, H)  # dL/ds_t from output t alone
+        if output_keep is not None:
+            ds *= output_keep
         dtanh = 1 - s[:T] ** 2  # (T, B, H)
         ages = min(self.bptt_truncate, T - 1) + 1
         carried = np.zeros((ages, B, H), dtype=self.dtype)  # (ages, B, H)
@@ -198,12 +225,16 @@ class RNNNumpy:
         flat = dpre.reshape(T * B, H)
         dLdW = flat.T @ s[np.arange(-1, T - 1)].reshape(T * B, H)  # s[-1] is the zero state
         dLdU_T = np.zeros((self.word_dim, H), dtype=self.dtype)
-        np.add.at(dLdU_T, x.T.reshape(-1), flat)
+        dux = flat if input_keep is None else flat * input_keep.reshape(T * B, H)
+        np.add.at(dLdU_T, x.T.reshape(-1), dux)
         return loss, {"U": dLdU_T.T.copy(), "V": dLdV, "W": dLdW}
 
-    def train_step(self, x, y, mask, learning_rate) -> float:
-        """One update from a padded batch with the model's optimizer and clipping; returns the loss."""
-        loss, grads = self.batch_gradients(x, y, mask)
+    def train_step(self, x, y, mask, learning_rate, dropout_seed=None) -> float:
+        """One update from a padded batch with the model's optimizer and clipping; returns the loss.
+
+        ``dropout_seed`` (e.g. ``(seed, stream, epoch, batch)``) fixes the dropout masks.
+        """
+        loss, grads = self.batch_gradients(x, y, mask, dropout_seed)
         grads = optimizers.clip_by_global_norm(grads, self.clip_norm, np)
         new_params, self._opt_state = optimizers.apply_update(
             self.optimizer, self.get_params(), grads, self._opt_state,
@@ -218,14 +249,15 @@ class RNNNumpy:
 def gradient_check(model, x, y, h=0.001, error_threshold=0.01) -> bool:
     """The tutorial's finite-difference check of ``model.bptt``, for either engine.
 
-    Nudges every entry of U, V and W by +-h, compares (L(+h) - L(-h)) / 2h with the back-propagated
-    gradient and logs the worst relative error. Returns False at the first entry above the threshold.
+    Nudges every entry of U, V and W (and b) by +-h, compares (L(+h) - L(-h)) / 2h with the
+    back-propagated gradient and logs the worst relative error. Returns False at the first entry
+    above the threshold.
     """
-    bptt_gradients = dict(zip(optimizers.PARAM_NAMES, model.bptt(x, y)))
+    bptt_gradients = dict(zip(model.param_names, model.bptt(x, y)))
     params = model.get_params()
     worst = (0.0, None, None)
     try:
-        for pname in optimizers.PARAM_NAMES:
+        for pname in model.param_names:
             parameter = params[pname]
             for ix in np.ndindex(parameter.shape):
                 original_value = parameter[ix]

@@ -9,15 +9,25 @@ The gradient is written by hand rather than with ``pytensor.grad``: ``scan(trunc
 cuts the whole backward pass after k steps, so earlier outputs would contribute nothing, while the
 tutorial truncates per output. The backward scan carries one delta per age 0..bptt_truncate (what
 the output ``age`` steps ahead sends back to this step); the oldest falls off at each step.
+
+The gated cells (``cell="gru"`` or ``"lstm"``, graphs in ``rnncore.cells_pytensor``) back-propagate
+through whole sentences, so there ``pytensor.grad`` through the scan is exactly right, and
+``bptt_truncate`` is no input. With ``dropout`` > 0 the gradient and training functions take the
+two dropout masks as inputs, drawn in numpy from ``dropout_seed`` (``rnncore.cells``) so that both
+engines see the same ones; without dropout they are compiled without them, as before.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.graph.basic import Variable
 
-from rnncore import optimizers
+from rnncore import cells, optimizers
 from rnncore.batching import pad_batch
+from rnncore.cells_pytensor import gated_loss_and_grads, gated_states, lookup_gradient
 from rnncore.fused_output import SoftmaxCrossEntropy
 from rnncore.rnn_numpy import gradient_check, initial_params
 
@@ -34,13 +44,16 @@ def _stored(name: str, value: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(value.T) if name == "U" or name.endswith("_U") else value
 
 
-def forward_states(U_T, W, x):
+def forward_states(U_T, W, x, input_keep=None):
     """States for a padded batch x (B, T): returns s (T, B, H), time-major, without the initial state.
 
     U_T is U transposed, (word_dim, H): U times a one-hot input is then a contiguous row lookup.
+    input_keep (T, B, H), when given, is the dropout mask of those inputs.
     """
     B = x.shape[0]
     Ux = U_T[x.T]  # (T, B, H)
+    if input_keep is not None:
+        Ux = Ux * input_keep
     s0 = pt.zeros((B, U_T.shape[1]), dtype=U_T.dtype)
 
     def step(ux_t, s_prev, W):
@@ -66,9 +79,9 @@ def output_layer(V, s, y, mask, with_grad=True):
     return loss, dV, dS.reshape((T, B, H))
 
 
-def backward(U_T, W, x, s, ds, bptt_truncate):
+def backward(U_T, W, x, s, ds, bptt_truncate, input_keep=None):
     """dL/dU.T (word_dim, H) and dL/dW through the recurrence, each output truncated after
-    bptt_truncate steps."""
+    bptt_truncate steps (input_keep: the inputs' dropout mask, (T, B, H), or None)."""
     T, B, H = s.shape
     dtanh = 1 - s**2  # (T, B, H)
     ages = pt.minimum(bptt_truncate, T - 1) + 1
@@ -87,21 +100,32 @@ def backward(U_T, W, x, s, ds, bptt_truncate):
     dpre = dpre_reversed[::-1].reshape((T * B, H))  # dL/d(pre-activation), (T*B, H)
     s_prev = pt.concatenate([pt.zeros((1, B, H), dtype=s.dtype), s[:-1]]).reshape((T * B, H))
     dW = dpre.T @ s_prev  # (H, H)
-    # One extra zero row: PyTensor 3.0.7's AdvancedIncSubtensor1 mistakes a single indexed row
-    # (a one-word batch) for broadcasting and refuses it.
-    rows = pt.concatenate([x.T.reshape((T * B,)), pt.zeros((1,), dtype=x.dtype)])
-    values = pt.concatenate([dpre, pt.zeros((1, H), dtype=s.dtype)])  # (T*B + 1, H)
-    dU_T = pt.inc_subtensor(pt.zeros(U_T.shape, dtype=s.dtype)[rows], values)  # (C, H)
-    return dU_T, dW
+    dux = dpre if input_keep is None else dpre * input_keep.reshape((T * B, H))
+    return lookup_gradient(U_T, x, dux), dW  # (C, H), (H, H)
+
+
+class BatchInputs(NamedTuple):
+    """The symbolic inputs of a gradient or training function."""
+
+    x: Variable  # (B, T) int32
+    y: Variable  # (B, T) int32
+    mask: Variable  # (B, T)
+    bptt_truncate: Variable | int | None  # vanilla cell only; JAX builds it in as a number
+    masks: tuple | None  # dropout: input_keep (T, B, G*H), output_keep (T, B, H); else None
+
+    def listed(self) -> list:
+        """The inputs of ``pytensor.function``, in the order ``_batch_args`` passes values."""
+        k = [self.bptt_truncate] if isinstance(self.bptt_truncate, Variable) else []
+        return [self.x, self.y, self.mask] + k + list(self.masks or ())
 
 
 class RNNPyTensor:
-    """A vanilla RNN language model whose forward and backward passes are compiled by PyTensor."""
+    """An RNN language model whose forward and backward passes are compiled by PyTensor."""
 
     engine = "pytensor"  # ModelConfig.engine of this class
 
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, dtype="float32", rng=None,
-                 optimizer="sgd", clip_norm=None):
+                 optimizer="sgd", clip_norm=None, cell="rnn", dropout=0.0):
         if rng is None:
             rng = np.random.default_rng()
         self.word_dim = int(word_dim)
@@ -110,7 +134,10 @@ class RNNPyTensor:
         self.dtype = np.dtype(dtype)
         self.optimizer = optimizers.check_optimizer(optimizer)
         self.clip_norm = clip_norm
-        init = initial_params(self.word_dim, self.hidden_dim, rng)
+        self.cell = cells.check_cell(cell)
+        self.dropout = float(dropout)
+        self.param_names = cells.param_names(cell)  # U, V, W (and b for the gated cells)
+        init = initial_params(self.word_dim, self.hidden_dim, rng, cell)
         # Stored values: _params["U"] holds U transposed, (word_dim, H), and so do the optimizer's
         # U statistics; get_params and get_optimizer_state turn them back.
         self._params = {
@@ -139,11 +166,11 @@ class RNNPyTensor:
     # --- parameters and optimizer state -------------------------------------------------------
 
     def get_params(self) -> dict[str, np.ndarray]:
-        """Copies of U, V and W."""
+        """Copies of U, V and W (and b)."""
         return {name: _stored(name, shared.get_value()) for name, shared in self._params.items()}
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
-        """Replace U, V and W (copied, cast to the model's dtype, shapes checked)."""
+        """Replace U, V and W (and b) (copied, cast to the model's dtype, shapes checked)."""
         for name, shared in self._params.items():
             value = np.array(params[name], dtype=self.dtype)
             expected = _stored(name, shared.get_value(borrow=True)).shape
@@ -163,48 +190,70 @@ class RNNPyTensor:
 
     # --- compiled functions, built on first use -----------------------------------------------
 
-    def _function(self, name):
-        if name not in self._functions:
-            self._functions[name] = getattr(self, f"_compile_{name}")()
-        return self._functions[name]
+    def _function(self, name, dropout=False):
+        """The compiled function ``name``; ``dropout``: the variant that takes the two masks."""
+        key = f"{name}_dropout" if dropout else name
+        if key not in self._functions:
+            compile_name = getattr(self, f"_compile_{name}")
+            self._functions[key] = compile_name(dropout) if dropout else compile_name()
+        return self._functions[key]
 
-    def _batch_inputs(self):
+    def _batch_inputs(self, dropout=False):
         # bptt_truncate is an input, not a constant, so changing it needs no recompilation.
-        return (pt.imatrix("x"), pt.imatrix("y"), pt.matrix("mask", dtype=self.dtype),
-                pt.iscalar("bptt_truncate"))
+        k = pt.iscalar("bptt_truncate") if self.cell == "rnn" else None
+        masks = (pt.tensor3("input_keep", dtype=self.dtype),
+                 pt.tensor3("output_keep", dtype=self.dtype)) if dropout else None
+        return BatchInputs(pt.imatrix("x"), pt.imatrix("y"), pt.matrix("mask", dtype=self.dtype),
+                           k, masks)
+
+    def _states(self, params, x):
+        """s (T, B, H) for a padded batch x (B, T), with no dropout."""
+        if self.cell == "rnn":
+            return forward_states(params["U"], params["W"], x)
+        return gated_states(self.cell, params["U"], params["W"], params["b"], x, self.hidden_dim)[0]
 
     def _compile_forward(self):
         x = pt.ivector("x")
-        U_T, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
-        s = forward_states(U_T, W, x[None, :])[:, 0, :]  # (T, H)
-        o = pt.special.softmax(s @ V.T, axis=-1)  # (T, C)
+        s = self._states(self._params, x[None, :])[:, 0, :]  # (T, H)
+        o = pt.special.softmax(s @ self._params["V"].T, axis=-1)  # (T, C)
         s_with_initial = pt.concatenate([s, pt.zeros((1, s.shape[1]), dtype=s.dtype)])
         return pytensor.function([x], [o, s_with_initial], mode=COMPILE_MODE)
 
-    def _loss_and_grads(self, x, y, mask, bptt_truncate):
-        U_T, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
-        s = forward_states(U_T, W, x)
-        loss, dV, ds = output_layer(V, s, y, mask)
-        dU_T, dW = backward(U_T, W, x, s, ds, bptt_truncate)
-        return loss, {"U": dU_T, "V": dV, "W": dW}  # U's gradient in U's stored layout
+    def _loss_and_grads(self, params, batch, output_layer=output_layer, states=None):
+        """Loss and gradients (U's in U's stored layout) of ``batch`` (BatchInputs).
+
+        ``states`` may wrap the states (the JAX engine fixes their shape).
+        """
+        x, y, mask, k, masks = batch
+        if self.cell != "rnn":
+            return gated_loss_and_grads(self.cell, params, x, y, mask, self.hidden_dim,
+                                        output_layer, masks, states)
+        U_T, V, W = (params[p] for p in optimizers.PARAM_NAMES)
+        input_keep, output_keep = masks if masks is not None else (None, None)
+        s = forward_states(U_T, W, x, input_keep)
+        s = s if states is None else states(s)
+        loss, dV, ds = output_layer(V, s if output_keep is None else s * output_keep, y, mask)
+        ds = ds if output_keep is None else ds * output_keep
+        dU_T, dW = backward(U_T, W, x, s, ds, k, input_keep)
+        return loss, {"U": dU_T, "V": dV, "W": dW}
 
     def _compile_loss(self):
-        x, y, mask, _ = self._batch_inputs()
-        U_T, V, W = (self._params[p] for p in optimizers.PARAM_NAMES)
-        loss = output_layer(V, forward_states(U_T, W, x), y, mask, with_grad=False)
+        x, y, mask, _, _ = self._batch_inputs()
+        loss = output_layer(self._params["V"], self._states(self._params, x), y, mask,
+                            with_grad=False)
         return pytensor.function([x, y, mask], loss, mode=COMPILE_MODE)
 
-    def _compile_gradients(self):
-        x, y, mask, k = self._batch_inputs()
-        loss, grads = self._loss_and_grads(x, y, mask, k)
-        return pytensor.function([x, y, mask, k], [loss, grads["U"].T, grads["V"], grads["W"]],
-                                 mode=COMPILE_MODE)
+    def _compile_gradients(self, dropout=False):
+        batch = self._batch_inputs(dropout)
+        loss, grads = self._loss_and_grads(self._params, batch)
+        outputs = [grads[p].T if p == "U" else grads[p] for p in self.param_names]
+        return pytensor.function(batch.listed(), [loss] + outputs, mode=COMPILE_MODE)
 
-    def _compile_train(self):
-        x, y, mask, k = self._batch_inputs()
+    def _compile_train(self, dropout=False):
+        batch = self._batch_inputs(dropout)
         learning_rate = pt.scalar("learning_rate", dtype=self.dtype)
-        loss, grads = self._loss_and_grads(x, y, mask, k)
-        return pytensor.function([x, y, mask, k, learning_rate], loss,
+        loss, grads = self._loss_and_grads(self._params, batch)
+        return pytensor.function(batch.listed() + [learning_rate], loss,
                                  updates=self._train_updates(grads, learning_rate),
                                  mode=COMPILE_MODE)
 
@@ -243,14 +292,15 @@ class RNNPyTensor:
         return self.calculate_total_loss(X, Y) / sum(len(y) for y in Y)
 
     def bptt(self, x, y):
-        """Return ``(dLdU, dLdV, dLdW)`` for one sentence, each output truncated separately."""
+        """Return ``(dLdU, dLdV, dLdW)`` for one sentence, each output truncated separately
+        (gated cells: ``(dLdU, dLdV, dLdW, dLdb)`` through the whole sentence)."""
         x, y, mask = pad_batch([x], [y], dtype=self.dtype)
-        _, grads = self.batch_gradients(x, y, mask)
-        return grads["U"], grads["V"], grads["W"]
+        _, grads = self._gradients(x, y, mask, None)
+        return tuple(grads[name] for name in self.param_names)
 
     def sgd_step(self, x, y, learning_rate):
         """The tutorial's plain SGD step on one sentence (no clipping, whatever the optimizer)."""
-        for name, grad in zip(optimizers.PARAM_NAMES, self.bptt(x, y)):
+        for name, grad in zip(self.param_names, self.bptt(x, y)):
             shared = self._params[name]
             step = self.dtype.type(learning_rate) * _stored(name, grad)
             shared.set_value(shared.get_value(borrow=True) - step)
@@ -265,17 +315,36 @@ class RNNPyTensor:
         return (np.asarray(x, dtype=np.int32), np.asarray(y, dtype=np.int32),
                 np.asarray(mask, dtype=self.dtype))
 
+    def _batch_args(self, x, y, mask, masks):
+        """The arguments of a gradient or training function: batch, truncation, masks."""
+        args = list(self._cast_batch(x, y, mask))
+        if self.cell == "rnn":
+            args.append(self.bptt_truncate)
+        return args + list(masks or ())
+
     def batch_loss(self, x, y, mask) -> float:
         """Cross-entropy summed over the real (mask 1) words of a padded batch."""
         return float(self._function("loss")(*self._cast_batch(x, y, mask)))
 
-    def batch_gradients(self, x, y, mask):
-        """Return ``(loss, {"U", "V", "W"})`` summed over the sentences of a padded batch."""
-        loss, dU, dV, dW = self._function("gradients")(*self._cast_batch(x, y, mask),
-                                                       self.bptt_truncate)
-        return float(loss), {"U": dU, "V": dV, "W": dW}
+    def batch_gradients(self, x, y, mask, dropout_seed=None):
+        """Return ``(loss, {"U", "V", "W"} (and "b"))`` summed over the sentences of a padded batch.
 
-    def train_step(self, x, y, mask, learning_rate) -> float:
-        """One update from a padded batch with the model's optimizer and clipping; returns the loss."""
-        return float(self._function("train")(*self._cast_batch(x, y, mask), self.bptt_truncate,
-                                             self.dtype.type(learning_rate)))
+        With dropout, those of the network thinned by the masks ``dropout_seed`` draws (None:
+        fresh randomness); as ``RNNNumpy.batch_gradients``.
+        """
+        masks = cells.model_dropout_masks(self, np.shape(x), dropout_seed)
+        return self._gradients(x, y, mask, masks)
+
+    def _gradients(self, x, y, mask, masks):
+        loss, *grads = self._function("gradients", masks is not None)(
+            *self._batch_args(x, y, mask, masks))
+        return float(loss), dict(zip(self.param_names, grads))
+
+    def train_step(self, x, y, mask, learning_rate, dropout_seed=None) -> float:
+        """One update from a padded batch with the model's optimizer and clipping; returns the loss.
+
+        ``dropout_seed`` (e.g. ``(seed, stream, epoch, batch)``) fixes the dropout masks.
+        """
+        masks = cells.model_dropout_masks(self, np.shape(x), dropout_seed)
+        function = self._function("train", masks is not None)
+        return float(function(*self._batch_args(x, y, mask, masks), self.dtype.type(learning_rate)))
