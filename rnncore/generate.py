@@ -13,14 +13,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from nltk.tokenize.treebank import TreebankWordDetokenizer
 
 from rnncore.checkpoint import check_param_shapes, load_checkpoint
+from rnncore.detokenize import detokenize as _detokenize
 from rnncore.text import tokenize_prefix
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, Vocabulary
 
 LN2 = math.log(2.0)
-_DETOKENIZER = TreebankWordDetokenizer()
 
 
 def _check_int(name, value, lo, hi):
@@ -39,9 +38,10 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def detokenize(words: list[str]) -> str:
-    """Join word tokens back into readable text ("did" "n't" -> "didn't", no space before ",")."""
-    return _DETOKENIZER.detokenize(list(words))
+def detokenize(words: list[str], unknown_spelling: str | None = None) -> str:
+    """Join word tokens back into readable text ("did" "n't" -> "didn't", "that" "n't" apart, no
+    space before ","); see ``rnncore.detokenize``. UNKNOWN_TOKEN is written ``unknown_spelling``."""
+    return _detokenize(list(words), unknown_spelling)
 
 
 class LanguageModel:
@@ -72,7 +72,7 @@ class LanguageModel:
     @classmethod
     def from_checkpoint(cls, path) -> "LanguageModel":
         checkpoint = load_checkpoint(path)
-        return cls.from_params(checkpoint.params, checkpoint.vocabulary)
+        return cls.from_params(checkpoint.model_params, checkpoint.vocabulary)
 
     # --- the forward pass -----------------------------------------------------------------------
 
@@ -92,7 +92,7 @@ class LanguageModel:
     def _encode(self, text: str):
         if not isinstance(text, str):
             raise ValueError(f"the text must be a string, not {type(text).__name__}")
-        tokens = tokenize_prefix(text)
+        tokens = tokenize_prefix(text, self.vocabulary)
         ids, unknown_words = self.vocabulary.encode(tokens)
         return tokens, ids, unknown_words
 

