@@ -1,7 +1,8 @@
 """Checkpoint files: a trained (or half-trained) model and everything needed to use or resume it.
 
 A checkpoint is one ``.npz``: ``U``, ``V``, ``W`` under the names the tutorial's
-``save_model_parameters_theano`` uses (so the tutorial's loader still reads them), the vocabulary,
+``save_model_parameters_theano`` uses (so the tutorial's loader still reads them), and ``b`` for a
+gated cell (``rnncore.cells``; its U and W have one block of rows per gate), the vocabulary,
 both configs and the training state as JSON strings, the batch-order RNG state as JSON, and the
 optimizer's arrays under ``optimizer/``. Writes are atomic: the file is written beside its final
 name, flushed to disk, then renamed over it, so a crash or a full disk never leaves a half-written
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnncore.cells import ALL_PARAMS, GATES, cell_of
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import RnnCoreError
 from rnncore.files import atomic_write, write_npz
@@ -23,7 +25,9 @@ from rnncore.vocabulary import Vocabulary
 
 FORMAT = "rnncore-checkpoint-1"
 OPTIMIZER_PREFIX = "optimizer/"
-PARAM_NAMES = ("U", "V", "W")
+# The best evaluation's weights, kept beside the last ones that a resumed run continues from.
+BEST_PREFIX = "best/"
+PARAM_NAMES = ("U", "V", "W")  # every cell has these; gated cells add b
 
 
 class CheckpointError(RnnCoreError, ValueError):
@@ -40,15 +44,26 @@ class Checkpoint:
     train_config: TrainConfig | None = None
     state: dict = field(default_factory=dict)
 
+    @property
+    def model_params(self) -> dict[str, np.ndarray]:
+        """The weights to play with: the best validation evaluation's, else the last ones."""
+        return self.state.get("best_params") or self.params
+
 
 def check_param_shapes(params: dict, vocabulary_size: int | None = None) -> tuple[int, int]:
-    """Check U (H, V), V (V, H), W (H, H) agree with each other (and the vocabulary); return (V, H)."""
+    """Check that the parameters agree with each other (and the vocabulary); return (V, H).
+
+    The vanilla cell: U (H, V), V (V, H), W (H, H). A gated cell with G gate blocks (GRU 3,
+    LSTM 4): U (G*H, V), V (V, H), W (G*H, H), b (G*H,).
+    """
     missing = [k for k in PARAM_NAMES if k not in params]
     if missing:
         raise CheckpointError(f"the parameters lack {', '.join(missing)}")
     U, V, W = (np.asarray(params[k]) for k in PARAM_NAMES)
     if U.ndim != 2 or V.ndim != 2 or W.ndim != 2:
         raise CheckpointError("U, V and W must all be matrices")
+    if "b" in params:
+        return _check_gated_shapes(params, vocabulary_size)
     hidden_dim, word_dim = U.shape
     if V.shape != (word_dim, hidden_dim) or W.shape != (hidden_dim, hidden_dim):
         raise CheckpointError(
@@ -60,15 +75,42 @@ def check_param_shapes(params: dict, vocabulary_size: int | None = None) -> tupl
     return word_dim, hidden_dim
 
 
+def _check_gated_shapes(params: dict, vocabulary_size: int | None) -> tuple[int, int]:
+    U, V, W, b = (np.asarray(params[k]) for k in ALL_PARAMS)
+    word_dim, hidden_dim = V.shape
+    rows = U.shape[0]
+    if rows not in (GATES["gru"] * hidden_dim, GATES["lstm"] * hidden_dim) or hidden_dim == 0 \
+            or U.shape != (rows, word_dim) or W.shape != (rows, hidden_dim) or b.shape != (rows,):
+        raise CheckpointError(
+            f"parameter shapes disagree: U {U.shape}, V {V.shape}, W {W.shape}, b {b.shape}; "
+            f"expected U (G*hidden, words), V (words, hidden), W (G*hidden, hidden), "
+            f"b (G*hidden,) with G = 3 (GRU) or 4 (LSTM)")
+    if vocabulary_size is not None and vocabulary_size != word_dim:
+        raise CheckpointError(
+            f"the vocabulary has {vocabulary_size} words but the model was trained on {word_dim}")
+    return word_dim, hidden_dim
+
+
+def _check_cell(params: dict, model_config: ModelConfig, path) -> None:
+    """The parameters must be those of the cell the settings name."""
+    cell = cell_of(params)
+    if cell != model_config.cell:
+        raise CheckpointError(f"{path}: the parameters are those of a {cell} cell but the "
+                              f"settings say {model_config.cell}")
+
+
 def save_checkpoint(path, params: dict, vocabulary: Vocabulary, model_config: ModelConfig,
                     train_config: TrainConfig | None = None, state: dict | None = None) -> Path:
     """Write a checkpoint atomically to ``path`` and return it."""
     check_param_shapes(params, len(vocabulary))
+    _check_cell(params, model_config, path)
     state = dict(state or {})
     optimizer_state = state.pop("optimizer_state", None) or {}
     rng_state = state.pop("rng_state", None)
-    arrays = {k: np.asarray(params[k]) for k in PARAM_NAMES}
+    best_params = state.pop("best_params", None) or {}
+    arrays = {k: np.asarray(params[k]) for k in ALL_PARAMS if k in params}
     arrays.update({OPTIMIZER_PREFIX + k: np.asarray(v) for k, v in optimizer_state.items()})
+    arrays.update({BEST_PREFIX + k: np.asarray(v) for k, v in best_params.items()})
     texts = {
         "format": FORMAT,
         "vocabulary": vocabulary.to_json(),
@@ -126,12 +168,15 @@ def load_checkpoint(path) -> Checkpoint:
         if isinstance(exc, CheckpointError):
             raise
         raise CheckpointError(f"{path} has damaged settings ({exc})") from None
-    params = {k: data[k] for k in PARAM_NAMES if k in data}
+    params = {k: data[k] for k in ALL_PARAMS if k in data}
     check_param_shapes(params, len(vocabulary))
+    _check_cell(params, model_config, path)
     state = _json_member(data, "state", path)
     state["rng_state"] = _json_member(data, "rng_state", path)
     state["optimizer_state"] = {k[len(OPTIMIZER_PREFIX):]: v for k, v in data.items()
                                 if k.startswith(OPTIMIZER_PREFIX)}
+    state["best_params"] = {k[len(BEST_PREFIX):]: v for k, v in data.items()
+                            if k.startswith(BEST_PREFIX)}
     return Checkpoint(params, vocabulary, model_config, train_config, state)
 
 

@@ -17,26 +17,30 @@ from dataclasses import fields
 
 import numpy as np
 
+from rnncore.cells import CELLS
 from rnncore.config import ALL_ENGINES, DTYPES, ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
 from rnncore.optimizers import OPTIMIZERS
 
 TRAIN_FLAGS = {  # TrainConfig / ModelConfig field -> help line
     "hidden_dim": "size of the hidden state s_t (memory of earlier words)",
-    "bptt_truncate": "steps each output back-propagates through time",
+    "bptt_truncate": "steps each output back-propagates through time (rnn cell only)",
+    "cell": "recurrent cell: rnn (the tutorial's), gru (tutorial part 4) or lstm",
+    "dropout": "share of inputs and outputs dropped while training (0: none)",
     "learning_rate": "SGD step size; halved whenever the training loss goes up",
     "nepoch": "passes over the training sentences",
     "evaluate_loss_after": "epochs between loss evaluations and checkpoints",
     "batch_size": "sentences per update (1 is the tutorial's plain SGD)",
     "validation_fraction": "share of sentences held out to measure perplexity",
-    "clip_norm": "rescale gradients whose joint norm exceeds this (default: never)",
+    "clip_norm": "rescale gradients whose joint norm exceeds this",
+    "patience": "stop after this many evaluations without a better validation loss",
     "optimizer": "update rule",
     "max_sentence_length": "leave out longer sentences (words, markers included; default: none)",
     "seed": "fixes initial weights, validation split and batch order",
     "engine": "pytensor (compiled, fast), numpy (readable reference) or pytensor-jax (GPU through JAX)",
     "dtype": "float32 (half the memory) or float64",
 }
-CHOICES = {"optimizer": OPTIMIZERS, "engine": ALL_ENGINES, "dtype": DTYPES}
+CHOICES = {"optimizer": OPTIMIZERS, "engine": ALL_ENGINES, "dtype": DTYPES, "cell": CELLS}
 # Settings that may differ when resuming: more epochs extend the run.
 RESUME_MAY_CHANGE = {"nepoch"}
 
@@ -228,7 +232,7 @@ def _language_model(args):
         checkpoint = load_tutorial_model(args.model, args.vocabulary)
     else:
         checkpoint = load_checkpoint(args.model)
-    return LanguageModel.from_params(checkpoint.params, checkpoint.vocabulary)
+    return LanguageModel.from_params(checkpoint.model_params, checkpoint.vocabulary)
 
 
 def cmd_generate(args) -> int:

@@ -162,10 +162,15 @@ class TrainConfig(_JsonMixin):
     # grows with the batch: at 0.005, 32 diverges on real text while 8 trains well.
     batch_size: int = 8
     validation_fraction: float = 0.1  # share of sentences held out to measure perplexity, chosen by seed
-    clip_norm: float | None = None  # rescale the gradient when its norm exceeds this; None: never
+    # Rescale the gradient when its norm exceeds this (None: never). Gradients are summed over a
+    # batch's words, so typical norms grow with the batch; this bounds one bad batch's damage.
+    clip_norm: float | None = 5.0
     seed: int = 0  # one number that fixes initial weights, validation split and batch order
     optimizer: str = "sgd"  # "sgd" (tutorial), "rmsprop" or "adam"
     max_sentence_length: int | None = None  # leave out longer sentences (words incl. markers); None: keep all
+    # Evaluations without a lower validation loss before the run stops early (None: never). The
+    # best evaluation's weights are the model either way.
+    patience: int | None = 3
 
     def validate(self) -> "TrainConfig":
         _check_float("learning_rate", self.learning_rate, 0.0, 10.0, lo_open=True)
@@ -179,4 +184,6 @@ class TrainConfig(_JsonMixin):
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.max_sentence_length is not None:
             _check_int("max_sentence_length", self.max_sentence_length, 3, 100_000)
+        if self.patience is not None:
+            _check_int("patience", self.patience, 1, 10_000)
         return self

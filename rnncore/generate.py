@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from rnncore.cells import cell_of, sigmoid
 from rnncore.checkpoint import check_param_shapes, load_checkpoint
 from rnncore.detokenize import detokenize as _detokenize
 from rnncore.text import tokenize_prefix
@@ -45,16 +46,31 @@ def detokenize(words: list[str], unknown_spelling: str | None = None) -> str:
 
 
 class LanguageModel:
-    """The tutorial's RNN forward pass over a fixed vocabulary, for sampling and scoring."""
+    """The tutorial's RNN forward pass over a fixed vocabulary, for sampling and scoring.
 
-    def __init__(self, U, V, W, vocabulary: Vocabulary):
-        word_dim, hidden_dim = check_param_shapes({"U": U, "V": V, "W": W}, len(vocabulary))
+    ``b`` given, the cell is gated: a GRU when U has 3 * hidden_dim rows, an LSTM with 4 (see
+    ``rnncore.cells``). An LSTM's recurrent state is [s, c] side by side, (n, 2 * hidden_dim).
+    """
+
+    def __init__(self, U, V, W, vocabulary: Vocabulary, b=None):
+        params = {"U": U, "V": V, "W": W} if b is None else {"U": U, "V": V, "W": W, "b": b}
+        word_dim, hidden_dim = check_param_shapes(params, len(vocabulary))
         self.word_dim, self.hidden_dim = word_dim, hidden_dim
-        # Rows of U.T are U times a one-hot vector, so each step reads one contiguous row.
-        self.U_T = np.ascontiguousarray(np.asarray(U, dtype=np.float64).T)  # (word_dim, hidden_dim)
+        self.cell = cell_of(params)
+        steps = {"rnn": self._rnn_step, "gru": self._gru_step, "lstm": self._lstm_step}
+        self._step = steps[self.cell]
+        self.state_dim = 2 * hidden_dim if self.cell == "lstm" else hidden_dim
+        # Rows of U.T are U times a one-hot vector, so each step reads one contiguous row; a gated
+        # cell's bias is added to them once here rather than at every step. (word_dim, G*H)
+        U_T = np.asarray(U, dtype=np.float64).T
+        self.U_T = np.ascontiguousarray(U_T if b is None else U_T + np.asarray(b, dtype=np.float64))
         # Transposed copies so every product reads memory in order (s @ V.T on V itself is ~8x slower).
         self.V_T = np.ascontiguousarray(np.asarray(V, dtype=np.float64).T)  # (hidden_dim, word_dim)
-        self.W_T = np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)  # (hidden_dim, hidden_dim)
+        W_T = np.asarray(W, dtype=np.float64).T  # (hidden_dim, G*H)
+        # The GRU's reset gate acts before W_h, so its block is multiplied apart from z's and r's.
+        split = 2 * hidden_dim if self.cell == "gru" else W_T.shape[1]
+        self.W_T = np.ascontiguousarray(W_T[:, :split])  # (hidden_dim, G*H), GRU's (H, 2H)
+        self.W_h_T = np.ascontiguousarray(W_T[:, split:])  # GRU only: (hidden_dim, hidden_dim)
         self.vocabulary = vocabulary
         self.start_index = vocabulary.word_to_index.get(SENTENCE_START)
         self.end_index = vocabulary.word_to_index.get(SENTENCE_END)
@@ -67,7 +83,8 @@ class LanguageModel:
 
     @classmethod
     def from_params(cls, params: dict, vocabulary: Vocabulary) -> "LanguageModel":
-        return cls(params["U"], params["V"], params["W"], vocabulary)
+        """From U, V, W (and b for a gated cell), as ``get_params`` and checkpoints hold them."""
+        return cls(params["U"], params["V"], params["W"], vocabulary, params.get("b"))
 
     @classmethod
     def from_checkpoint(cls, path) -> "LanguageModel":
@@ -76,14 +93,35 @@ class LanguageModel:
 
     # --- the forward pass -----------------------------------------------------------------------
 
-    def _step(self, s: np.ndarray, x: np.ndarray) -> np.ndarray:
+    def _rnn_step(self, s: np.ndarray, x: np.ndarray) -> np.ndarray:
         """s_t = tanh(U x_t + W s_{t-1}) for a batch: s (n, hidden_dim), x (n,) -> (n, hidden_dim)."""
         return np.tanh(self.U_T[x] + _matmul(s, self.W_T))
 
+    def _gru_step(self, s: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The tutorial's part 4 GRU: s (n, H), x (n,) -> s_t = (1 - z) h + z s_{t-1}, (n, H)."""
+        H = self.hidden_dim
+        pre = self.U_T[x]  # (n, 3H): U x_t + b
+        zr = sigmoid(pre[:, : 2 * H] + _matmul(s, self.W_T))  # (n, 2H): z and r
+        z, r = zr[:, :H], zr[:, H:]
+        h = np.tanh(pre[:, 2 * H :] + _matmul(s * r, self.W_h_T))
+        return (1 - z) * h + z * s
+
+    def _lstm_step(self, state: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """An LSTM step on state [s, c] (n, 2H), x (n,) -> [s_t, c_t] (n, 2H)."""
+        H = self.hidden_dim
+        a = self.U_T[x] + _matmul(state[:, :H], self.W_T)  # (n, 4H): i, f, o, g
+        i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H]), sigmoid(a[:, 2 * H : 3 * H])
+        c = f * state[:, H:] + i * np.tanh(a[:, 3 * H :])
+        return np.concatenate([o * np.tanh(c), c], axis=1)
+
+    def _logits(self, states: np.ndarray) -> np.ndarray:
+        """V s for states (n, state_dim): (n, word_dim). An LSTM's output reads s, not c."""
+        return _matmul(states[:, : self.hidden_dim], self.V_T)
+
     def _states(self, ids: list[int]) -> np.ndarray:
-        """States after reading SENTENCE_START and each of ``ids``: (len(ids) + 1, hidden_dim)."""
-        s = np.zeros((1, self.hidden_dim))  # (1, hidden_dim), the zero initial state
-        states = np.empty((len(ids) + 1, self.hidden_dim))  # (T + 1, hidden_dim)
+        """States after reading SENTENCE_START and each of ``ids``: (len(ids) + 1, state_dim)."""
+        s = np.zeros((1, self.state_dim))  # (1, state_dim), the zero initial state
+        states = np.empty((len(ids) + 1, self.state_dim))  # (T + 1, state_dim)
         for t, x in enumerate([self.start_index] + list(ids)):
             s = self._step(s, np.array([x]))
             states[t] = s[0]
@@ -106,12 +144,12 @@ class LanguageModel:
         return x if x < len(cdf) else int(np.searchsorted(cdf, cdf[-1], side="left"))
 
     def _sample(self, s, rng, n_words, temperature, top_k, min_length, max_length):
-        """Sample continuations from states s (n, hidden_dim); return [(word ids, ended)] per row."""
+        """Sample continuations from states s (n, state_dim); return [(word ids, ended)] per row."""
         n = s.shape[0]
         out = [[] for _ in range(n)]
         ended = np.zeros(n, dtype=bool)
         for step in range(max_length):
-            logits = _matmul(s, self.V_T) / temperature  # (n, word_dim)
+            logits = self._logits(s) / temperature  # (n, word_dim)
             logits[:, self._never] = -np.inf
             if n_words + step < min_length:
                 logits[:, self.end_index] = -np.inf
@@ -139,7 +177,7 @@ class LanguageModel:
         """One sentence from SENTENCE_START, as a list of words without the markers."""
         _check_int("max_length", max_length, 1, 10_000)
         _check_int("min_length", min_length, 0, max_length)
-        s = self._states([])[-1:]  # (1, hidden_dim)
+        s = self._states([])[-1:]  # (1, state_dim)
         (ids, _), = self._sample(s, rng, 0, 1.0, None, min_length, max_length)
         return self.vocabulary.decode(ids)
 
@@ -157,7 +195,7 @@ class LanguageModel:
             _check_int("seed", seed, 0, 2**63 - 1)
         tokens, ids, unknown_words = self._encode(text)
         rng = np.random.default_rng(seed)
-        s = np.repeat(self._states(ids)[-1:], num_samples, axis=0)  # (num_samples, hidden_dim)
+        s = np.repeat(self._states(ids)[-1:], num_samples, axis=0)  # (num_samples, state_dim)
         # An empty prefix must not end at once: a sentence has at least one word.
         samples = self._sample(s, rng, len(ids), float(temperature), top_k, 1, max_length)
         out = []
@@ -172,7 +210,7 @@ class LanguageModel:
         """The ``k`` most probable next words after ``text``, with their probabilities."""
         _check_int("k", k, 1, self.word_dim)
         tokens, ids, unknown_words = self._encode(text)
-        logp = _log_softmax(_matmul(self._states(ids)[-1:], self.V_T)[0])  # (word_dim,)
+        logp = _log_softmax(self._logits(self._states(ids)[-1:])[0])  # (word_dim,)
         logp[self.start_index] = -np.inf
         top = np.argsort(-logp, kind="stable")[:k]
         candidates = [{"word": self.vocabulary.index_to_word[i], "probability": float(np.exp(logp[i]))}
@@ -185,7 +223,7 @@ class LanguageModel:
         if not tokens:
             raise ValueError("there are no words to score; type a sentence")
         targets = list(ids) + [self.end_index]  # (T,)
-        logp = _log_softmax(_matmul(self._states(ids), self.V_T))  # (T, word_dim)
+        logp = _log_softmax(self._logits(self._states(ids)))  # (T, word_dim)
         word_logp = logp[np.arange(len(targets)), targets]  # (T,)
         total = float(word_logp.sum())
         unknown = self.vocabulary.unknown_index

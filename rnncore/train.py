@@ -18,19 +18,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnncore import safeguards
 from rnncore.batching import iter_batches, pad_batch
 from rnncore.checkpoint import save_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, TrainingDiverged
 from rnncore.generate import LanguageModel, detokenize
+from rnncore.safeguards import Diverged, Snapshot
 
 log = logging.getLogger(__name__)
 
 # Independent random streams derived from the one seed, so e.g. sampling at evaluations never
 # shifts the batch order.
 INIT_STREAM, SPLIT_STREAM, BATCH_STREAM, SAMPLE_STREAM = 0, 1, 2, 3
-# A loss per word this many times that of uniform guessing (ln V) means the weights blew up.
-DIVERGENCE_FACTOR = 4.0
+# Dropout masks: each batch's drawn from (seed, DROPOUT_STREAM, epoch, batch index), so a resumed
+# run drops exactly what the uninterrupted one would have.
+DROPOUT_STREAM = 4
 # During a loss evaluation, should_stop is polled this often (seconds), between batches.
 EVAL_STOP_CHECK_S = 0.5
 
@@ -47,6 +50,9 @@ class TrainResult:
     valid_perplexity: float | None = None
     samples: list = field(default_factory=list)
     skipped_sentences: int = 0
+    best_epoch: int | None = None  # the evaluation whose weights ``params`` are
+    stopped_early: bool = False  # patience ran out before nepoch
+    baselines: dict = field(default_factory=dict)  # counting models' validation perplexities
 
 
 def build_model(model_config: ModelConfig, train_config: TrainConfig | None = None, rng=None):
@@ -63,14 +69,16 @@ def build_model(model_config: ModelConfig, train_config: TrainConfig | None = No
         from rnncore.rnn_pytensor import RNNPyTensor as Engine
     return Engine(model_config.vocabulary_size, hidden_dim=model_config.hidden_dim,
                   bptt_truncate=model_config.bptt_truncate, dtype=model_config.dtype, rng=rng,
-                  optimizer=train_config.optimizer, clip_norm=train_config.clip_norm)
+                  optimizer=train_config.optimizer, clip_norm=train_config.clip_norm,
+                  cell=model_config.cell, dropout=model_config.dropout)
 
 
 def model_config_of(model) -> ModelConfig:
     """The ModelConfig that rebuilds ``model``."""
     engine = getattr(model, "engine", "numpy")  # the compiled engines name themselves
     return ModelConfig(vocabulary_size=model.word_dim, hidden_dim=model.hidden_dim,
-                       bptt_truncate=model.bptt_truncate, engine=engine, dtype=str(model.dtype))
+                       bptt_truncate=model.bptt_truncate, engine=engine, dtype=str(model.dtype),
+                       cell=getattr(model, "cell", "rnn"), dropout=getattr(model, "dropout", 0.0))
 
 
 def split_corpus(sentences, train_config: TrainConfig):
@@ -137,7 +145,10 @@ class _Trainer:
         self.state = {"epoch": 0, "batch_index": 0, "learning_rate": config.learning_rate,
                       "examples_seen": 0, "tokens_seen": 0, "loss_history": [],
                       "epoch_loss": 0.0, "epoch_tokens": 0, "elapsed_seconds": 0.0,
-                      "finished": False, "corpus": self.corpus_size}
+                      "finished": False, "corpus": self.corpus_size, "best": None,
+                      "evaluations_since_best": 0, "stopped_early": False, "rollbacks": [],
+                      "baselines": safeguards.counting_baselines(train, valid, model.word_dim)}
+        self.best_params: dict | None = None  # weights of the best evaluation so far
         self.samples: list[str] = []
         self.last_emit = -math.inf
 
@@ -148,9 +159,13 @@ class _Trainer:
             raise ValueError("this checkpoint was trained on a different corpus or split; "
                              "resume it with the corpus and settings it started with")
         # A copy: the loss history grows in place and must not change the caller's dict.
+        fresh = self.state
         self.state = copy.deepcopy({k: v for k, v in state.items()
-                                    if k not in ("rng_state", "optimizer_state")})
+                                    if k not in ("rng_state", "optimizer_state", "best_params")})
+        for key, value in fresh.items():  # checkpoints written before these were kept
+            self.state.setdefault(key, value)
         self.state["finished"] = False
+        self.best_params = state.get("best_params") or None
         self.rng.bit_generator.state = state["rng_state"]
         self.model.set_optimizer_state(state.get("optimizer_state") or {})
 
@@ -170,34 +185,48 @@ class _Trainer:
                 "valid_perplexity": math.exp(valid) if valid is not None else None,
                 "learning_rate": st["learning_rate"], "tokens_per_second": rate,
                 "eta_seconds": max(total - st["tokens_seen"], 0) / rate if rate > 0 else None,
-                "fraction_done": min(st["tokens_seen"] / total, 1.0), "samples": [], **extra}
+                "fraction_done": min(st["tokens_seen"] / total, 1.0), "samples": [],
+                "best": st["best"], "baselines": st["baselines"], **extra}
 
     def _emit(self, progress: dict) -> None:
         if self.callback is not None:
             self.callback(progress)
 
     def _checkpoint(self) -> None:
+        """Write the checkpoint, and keep the same state in memory to roll back to."""
+        self.good = Snapshot.take(self.model, self.state, self.epoch_start_rng)
         if self.checkpoint_path is None:
             return
         state = dict(self.state, rng_state=self.epoch_start_rng,
                      optimizer_state=self.model.get_optimizer_state(),
+                     best_params=self.best_params,
                      elapsed_seconds=self.state["elapsed_seconds"] + time.monotonic() - self.started)
         save_checkpoint(self.checkpoint_path, self.model.get_params(), self.vocabulary,
                         self.model_config, self.config, state)
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def _check_loss(self, loss_per_word: float, where: str) -> None:
-        if math.isfinite(loss_per_word) and loss_per_word <= DIVERGENCE_FACTOR * self.uniform_loss:
-            return
-        lr = self.state["learning_rate"]
-        raise TrainingDiverged(
-            f"training diverged {where}: the loss per word became {loss_per_word:.4g} (guessing "
-            f"uniformly gives {self.uniform_loss:.2f}); the learning rate {lr:g} is too large, "
-            f"try {lr / 2:g}")
+    def _roll_back(self, error: Diverged) -> None:
+        """Go back to the last checkpointed state with half the learning rate, or fail in words."""
+        rollbacks = list(self.state["rollbacks"])
+        if len(rollbacks) >= safeguards.MAX_ROLLBACKS:
+            raise TrainingDiverged(safeguards.out_of_tries_message(rollbacks, error,
+                                                                   self.uniform_loss))
+        learning_rate = self.state["learning_rate"] / 2
+        rollbacks.append({"epoch": self.state["epoch"], "batch": self.state["batch_index"],
+                          "where": error.where, "loss_per_word": error.loss_per_word,
+                          "learning_rate": learning_rate})
+        self.state = self.good.restore(self.model)
+        self.rng.bit_generator.state = self.good.rng_state
+        self.epoch_start_rng = self.rng.bit_generator.state
+        self.state.update(learning_rate=learning_rate, rollbacks=rollbacks)
+        log.warning("training diverged %s (loss per word %.4g); back to epoch %d, batch %d with "
+                    "learning rate %g", error.where, error.loss_per_word, self.state["epoch"],
+                    self.state["batch_index"], learning_rate)
+        self._emit(self._progress("rolled_back", rollback=rollbacks[-1]))
 
-    def _samples(self) -> list[str]:
-        lm = LanguageModel.from_params(self.model.get_params(), self.vocabulary)
+    def _samples(self, params: dict | None = None) -> list[str]:
+        lm = LanguageModel.from_params(params or self.model.get_params(), self.vocabulary)
         rng = np.random.default_rng([self.config.seed, SAMPLE_STREAM, self.state["epoch"]])
         return [detokenize(lm.generate_sentence(rng, max_length=30)) for _ in range(self.num_samples)]
 
@@ -207,11 +236,14 @@ class _Trainer:
         self.next_eval_check = time.monotonic() + EVAL_STOP_CHECK_S
         train_loss = _mean_loss(self.model, self.train_eval, self._stop_if_asked_while_evaluating)
         valid_loss = _mean_loss(self.model, self.valid_eval, self._stop_if_asked_while_evaluating)
-        self._check_loss(train_loss, f"by epoch {st['epoch']}")
+        safeguards.check_evaluation_loss(train_loss, self.uniform_loss, st["tokens_seen"] > 0,
+                                         f"by epoch {st['epoch']}")
         history = st["loss_history"]
         history.append({"epoch": st["epoch"], "examples_seen": st["examples_seen"],
                         "train_loss": train_loss, "valid_loss": valid_loss,
                         "learning_rate": st["learning_rate"]})
+        if safeguards.update_best(st, valid_loss):
+            self.best_params = self.model.get_params()
         log.info("loss after num_examples_seen=%d epoch=%d: %f", st["examples_seen"], st["epoch"],
                  train_loss)
         self.samples = self._samples()
@@ -224,6 +256,10 @@ class _Trainer:
             log.info("setting learning rate to %f", st["learning_rate"])
             self._emit(self._progress("lr_halved"))
         self._checkpoint()
+        if safeguards.should_stop_early(st, self.config.patience):
+            st["stopped_early"] = True
+            log.info("no better validation loss in %d evaluations: stopping early",
+                     self.config.patience)
 
     def _stop_if_asked_while_evaluating(self) -> None:
         """Poll should_stop about every EVAL_STOP_CHECK_S during an evaluation.
@@ -260,9 +296,11 @@ class _Trainer:
             self._stop_if_asked()
             # Overflow in a diverging model is reported below in words, not as numpy warnings.
             with np.errstate(all="ignore"):
-                loss = self.model.train_step(x, y, mask, st["learning_rate"])
+                loss = self.model.train_step(x, y, mask, st["learning_rate"], dropout_seed=(
+                    self.config.seed, DROPOUT_STREAM, st["epoch"], index))
             words = int(mask.sum())
-            self._check_loss(loss / words, f"in epoch {st['epoch']}, batch {index}")
+            safeguards.check_batch_loss(loss / words, self.uniform_loss,
+                                        f"in epoch {st['epoch']}, batch {index}")
             st["batch_index"] = index + 1
             st["examples_seen"] += x.shape[0]
             st["tokens_seen"] += words
@@ -274,31 +312,53 @@ class _Trainer:
                 self.last_emit = now
                 self._emit(self._progress("batch"))
 
-    def run(self) -> TrainResult:
-        st, config = self.state, self.config
-        self.started, self.tokens_this_run = time.monotonic(), 0
-        self.epoch_start_rng = self.rng.bit_generator.state
-        while st["epoch"] < config.nepoch:
-            evaluated = st["loss_history"] and st["loss_history"][-1]["epoch"] == st["epoch"]
-            if st["epoch"] % config.evaluate_loss_after == 0 and not evaluated:
+    def _evaluated(self) -> bool:
+        history = self.state["loss_history"]
+        return bool(history) and history[-1]["epoch"] == self.state["epoch"]
+
+    def _run_epochs(self) -> None:
+        config = self.config
+        while self.state["epoch"] < config.nepoch and not self.state["stopped_early"]:
+            if self.state["epoch"] % config.evaluate_loss_after == 0 and not self._evaluated():
                 self._evaluate()
+                if self.state["stopped_early"]:
+                    return
             self._train_epoch()
             self._stop_if_asked()
-            st.update(epoch=st["epoch"] + 1, batch_index=0, epoch_loss=0.0, epoch_tokens=0)
+            self.state.update(epoch=self.state["epoch"] + 1, batch_index=0, epoch_loss=0.0,
+                              epoch_tokens=0)
             self.epoch_start_rng = self.rng.bit_generator.state
-        if not (st["loss_history"] and st["loss_history"][-1]["epoch"] == st["epoch"]):
+        if not self._evaluated():
             self._evaluate()
+
+    def run(self) -> TrainResult:
+        self.started, self.tokens_this_run = time.monotonic(), 0
+        self.epoch_start_rng = self.rng.bit_generator.state
+        self.good = Snapshot.take(self.model, self.state, self.epoch_start_rng)
+        while True:
+            try:
+                self._run_epochs()
+                break
+            except Diverged as error:
+                self._roll_back(error)
+        return self._finish()
+
+    def _finish(self) -> TrainResult:
+        st = self.state
         st["finished"] = True
-        self.samples = self.samples or self._samples()
+        params = self.best_params if self.best_params is not None else self.model.get_params()
+        self.samples = self._samples(params)
         self._checkpoint()
         st["elapsed_seconds"] += time.monotonic() - self.started
-        last = st["loss_history"][-1]
         self._emit(self._progress("finished", samples=self.samples))
         state = dict(st, rng_state=self.epoch_start_rng, optimizer_state=self.model.get_optimizer_state())
-        return TrainResult(self.model.get_params(), state, list(st["loss_history"]),
-                           last["train_loss"], last["valid_loss"],
-                           math.exp(last["valid_loss"]) if last["valid_loss"] is not None else None,
-                           self.samples, self.skipped)
+        chosen = st["best"] or {"epoch": st["loss_history"][-1]["epoch"]}
+        entry = next(e for e in st["loss_history"] if e["epoch"] == chosen["epoch"])
+        valid = entry["valid_loss"]
+        return TrainResult(params, state, list(st["loss_history"]), entry["train_loss"], valid,
+                           math.exp(valid) if valid is not None else None, self.samples,
+                           self.skipped, best_epoch=chosen["epoch"],
+                           stopped_early=st["stopped_early"], baselines=st["baselines"])
 
 
 def train_with_sgd(model, corpus, train_config: TrainConfig, callback=None, should_stop=None,

@@ -109,7 +109,7 @@ def assert_within_bounds(job: dict) -> None:
         value = settings[field.name]
         if field.choices:
             assert value in field.choices, (field.name, value)
-        elif field.name == "clip_norm" and value is None:
+        elif field.name in ("clip_norm", "patience") and value is None:
             continue  # the form's 0: never clip
         else:
             assert isinstance(value, field.kind) and field.lo <= value <= field.hi, (field.name, value)

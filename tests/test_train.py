@@ -125,9 +125,13 @@ def test_learning_rate_halves_exactly_when_the_loss_rises():
 
 
 def test_huge_learning_rate_is_reported_as_divergence(tmp_path):
-    config = TrainConfig(learning_rate=10.0, nepoch=2, batch_size=8)
-    with pytest.raises(TrainingDiverged, match="learning rate 10 is too large, try 5"):
-        train_with_sgd(toy_model(config), toy_corpus(), config, checkpoint_path=tmp_path / "m.npz")
+    config = TrainConfig(learning_rate=10.0, nepoch=2, batch_size=8, clip_norm=None)
+    events = []
+    with pytest.raises(TrainingDiverged, match="halved the learning rate 3 times, down to 1.25"):
+        train_with_sgd(toy_model(config), toy_corpus(), config, callback=events.append,
+                       checkpoint_path=tmp_path / "m.npz")
+    rolled = [e for e in events if e["event"] == "rolled_back"]
+    assert [e["learning_rate"] for e in rolled] == [5.0, 2.5, 1.25]
     # The checkpoint from before the first update is still there and sound.
     assert np.isfinite(load_checkpoint(tmp_path / "m.npz").params["V"]).all()
 
@@ -219,7 +223,8 @@ def test_reddit_sample_beats_a_unigram_model():
     if not path.exists():
         pytest.skip(f"{path} is absent")
     corpus = preprocess_csv(path, vocabulary_size=2000)
-    config = TrainConfig(learning_rate=0.005, nepoch=2, evaluate_loss_after=2, batch_size=8)
+    config = TrainConfig(learning_rate=0.005, nepoch=2, evaluate_loss_after=2, batch_size=8,
+                         clip_norm=None)  # the tutorial's plain SGD
     model_config = ModelConfig(vocabulary_size=len(corpus.vocabulary), hidden_dim=32,
                                engine="numpy", dtype="float32")
     result = train_with_sgd(build_model(model_config, config), corpus, config)

@@ -59,6 +59,9 @@ FIELDS = (
     Field("clip_norm", "Gradient clipping", "train", float, _TRAIN.clip_norm or 0.0,
           "Largest norm an update's gradient may have; a larger one is scaled down to it, which "
           "keeps one bad batch from wrecking the model. 0 turns clipping off.", 0.0, 10000.0),
+    Field("patience", "Patience", "train", int, _TRAIN.patience or 0,
+          "Evaluations without a better validation perplexity before training stops; the best "
+          "evaluation's weights are the model either way. 0 never stops early.", 0, 200),
     Field("validation_fraction", "Validation fraction", "train", float, _TRAIN.validation_fraction,
           "Share of sentences held out to measure loss and perplexity on unseen text.", 0.0, 0.5),
     Field("seed", "Seed", "train", int, _TRAIN.seed,
@@ -113,7 +116,9 @@ def parse(values: dict) -> tuple[ModelConfig, TrainConfig]:
     if errors:
         raise InvalidInput(errors)
     train = parsed["train"]
-    train["clip_norm"] = train["clip_norm"] or None  # the form's 0 is TrainConfig's "never"
+    # The form's 0 is TrainConfig's None: never clip, never stop early.
+    train["clip_norm"] = train["clip_norm"] or None
+    train["patience"] = train["patience"] or None
     if train["evaluate_loss_after"] > train["nepoch"]:
         raise InvalidInput({"evaluate_loss_after": "must not be more than the number of epochs"})
     try:
