@@ -247,7 +247,7 @@ def test_download_then_delete_a_model(client, trained_model, data_dir):
     with np.load(io.BytesIO(body), allow_pickle=False) as npz:
         assert {"U", "V", "W", "vocabulary", "model_config", "train_config"} <= set(npz.files)
         assert npz["U"].shape == (TINY_TRAINING["hidden_dim"], TINY_TRAINING["vocabulary_size"])
-    assert client.post(f"/models/{model_id}/delete").status_code == 302
+    assert client.post(f"/models/{model_id}/delete", data={"confirm": "yes"}).status_code == 302
     assert not (data_dir / "models" / f"{model_id}.npz").exists()
     assert client.get(f"/models/{model_id}").status_code == 404
 

@@ -1,4 +1,5 @@
-"""What the pages and the JSON API do, written once: upload, preprocess, start, cancel, delete.
+"""What the pages and the JSON API do, written once: upload, preprocess, start, cancel (deleting
+is ``webapp.deletion``).
 
 Views parse the request and render; these functions check the rules, write rows and files, and
 send work by task name. Files are named by ids, never by what was uploaded, and written under a
@@ -26,7 +27,7 @@ from webapp.engines import check_engine
 from webapp.errors import NotFound, UserError
 from webapp.extensions import db
 from webapp.hyperparameters import InvalidInput
-from webapp.records import (JOB_RUNNING_STATES, Corpus, DataPaths, Job, TrainedModel, new_id,
+from webapp.records import (JOB_RUNNING_STATES, Corpus, DataPaths, Job, new_id,
                             storage_is_full, storage_problem, utcnow)
 from webapp.settings import QUEUE_CPU
 from webapp.visitors import current_owner, is_admin, require_owner
@@ -311,13 +312,3 @@ def _queue_places(name: str) -> dict[str, int]:
                 sent.setdefault(row_id, len(sent))
         ids = sorted(ids, key=lambda row_id: sent.get(row_id, -1))  # stable: by age otherwise
     return {row_id: place for place, row_id in enumerate(ids, start=1)}
-
-
-def delete_model(model_id: str) -> None:
-    """Delete a model's row, its file and its cached copy."""
-    model = get_or_404(TrainedModel, model_id, "model")
-    require_owner(model, "model", "delete")
-    db.session.delete(model)
-    db.session.commit()
-    files.delete_model_file(model.id)
-    current_app.extensions["rnnlab_models"].evict(model.id)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,16 @@ class ArtifactStore:
             raise ArtifactMissing(f"{key} is not in the artifact store {self.url}") from None
         finally:
             tmp.unlink(missing_ok=True)
+
+    def delete_tree(self, key: str) -> None:
+        """Remove the folder ``key`` and every file under it, from the store and from this
+        host's cache; missing is fine. (Other hosts' caches keep their copies until wiped.)"""
+        shutil.rmtree(self.local_path(key), ignore_errors=True)
+        if self.shared:
+            try:
+                self.fs.rm(self._remote(key), recursive=True)
+            except FileNotFoundError:
+                pass
 
     def delete(self, key: str) -> None:
         """Remove ``key`` from the store and from this host's cache; missing is fine."""

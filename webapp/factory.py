@@ -25,6 +25,7 @@ from webapp.playground import ModelCache
 from webapp.queue import TaskQueue
 from webapp.records import configure_engine, create_schema, engine_options
 from webapp.settings import load_settings
+from webapp.visitors import may_change
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def _config_from_settings() -> dict:
         # cross-site POST, on top of the CSRF checks.
         "SESSION_COOKIE_SAMESITE": "Lax",
         "MAX_ACTIVE_JOBS_PER_VISITOR": settings.max_active_jobs_per_visitor,
+        "STALE_AFTER_S": settings.stale_after_s,
         "ADMIN_TOKEN": settings.admin_token,
         "UPLOAD_RATE_LIMIT": settings.upload_rate_limit,
         "JOB_RATE_LIMIT": settings.job_rate_limit,
@@ -104,13 +106,14 @@ def build_app(test_config: dict | None = None) -> Flask:
     app.before_request(_refuse_unknown_hosts)
     app.after_request(_security_headers)
     app.jinja_env.globals["max_upload_mb"] = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+    app.jinja_env.globals["may_change"] = may_change  # who is offered delete links
     return app
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp.views import api, corpora, home, jobs, models
+    from webapp.views import api, corpora, deletion, home, jobs, models
 
-    for module in (home, corpora, jobs, models, api):
+    for module in (home, corpora, jobs, models, deletion, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API checks its own way: see webapp.views.api
 

@@ -76,3 +76,12 @@ def delete_model_file(model_id: str) -> None:
     except OSError:
         log.warning("could not delete the file of model %s from %r", model_id, store(),
                     exc_info=True)
+
+
+def delete_folder(folder: Path) -> None:
+    """Remove a corpus's or job's folder (``paths().corpus_dir(id)``, ``job_dir(id)``) from the
+    store and from this host's data folder; a failure is logged (its row is gone already)."""
+    try:
+        store().delete_tree(store().key(folder))
+    except OSError:
+        log.warning("could not delete %s from %r", folder, store(), exc_info=True)

@@ -6,7 +6,8 @@ from datetime import datetime
 from flask import url_for
 from sqlalchemy import select
 
-from webapp import actions
+from webapp import actions, deletion
+from webapp import corpus_options
 from webapp.estimate import describe_seconds
 from webapp.extensions import db
 from webapp.records import Corpus, Job, JobEvent, TrainedModel
@@ -30,6 +31,9 @@ def corpus_dict(corpus: Corpus) -> dict:
         "columns": corpus.columns or [],
         "text_column": corpus.text_column,
         "vocabulary_size": corpus.vocabulary_size,
+        "text_options": corpus_options.chosen(corpus).to_dict(),
+        "suggested_options": ((corpus.preview or {}).get("suggestions") or {}).get(
+            corpus.text_column),
         "fraction_done": corpus.fraction_done,
         "message": corpus.message,
         "error": corpus.error,
@@ -55,6 +59,21 @@ def event_dict(event: JobEvent) -> dict:
     }
 
 
+def comparison(best: dict | None, baselines: dict | None) -> str:
+    """How the model compares with the trigram counter, in one sentence for the pages."""
+    trigram = (baselines or {}).get("trigram_perplexity")
+    counter = f"trigram counter: {trigram:,.1f}" if trigram else ""
+    if not best:
+        return f"The {counter} validation perplexity." if trigram else ""
+    model = best["valid_perplexity"]
+    text = f"This model: {model:,.1f} validation perplexity (best evaluation, epoch {best['epoch']})"
+    if not trigram:
+        return text + "."
+    verdict = (f"{100 * (1 - model / trigram):.0f}% lower, better" if model < trigram
+               else "the counter is still better")
+    return f"{text}; {counter} ({verdict})."
+
+
 def job_dict(job: Job, history_since: int | None = None) -> dict:
     """A job; with ``history_since`` (an event id, 0 for all) its loss history after that event."""
     total_epochs = int(job.train_config.get("nepoch", 0))
@@ -74,11 +93,15 @@ def job_dict(job: Job, history_since: int | None = None) -> dict:
         "nepoch": total_epochs,
         "estimated_epoch_seconds": job.estimated_epoch_seconds,
         "eta_text": describe_seconds(job.eta_seconds) if job.eta_seconds is not None else None,
-        "model_id": job.model_id if job.state == "finished" else None,
+        # None once the model is deleted, so no page links to a model that is gone.
+        "model_id": job.model_id if deletion.live_model(job) is not None else None,
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "url": url_for("jobs.detail", job_id=job.id),
+        "best": job.best,
+        "baselines": job.baselines or {},
+        "comparison": comparison(job.best, job.baselines),
         **{k: getattr(job, k) for k in JOB_PROGRESS},
     }
     if history_since is not None:
@@ -99,6 +122,11 @@ def model_dict(model: TrainedModel) -> dict:
         "train_loss": model.train_loss,
         "valid_loss": model.valid_loss,
         "valid_perplexity": model.valid_perplexity,
+        "best_epoch": model.best_epoch,
+        "baselines": model.baselines or {},
+        "comparison": comparison({"epoch": model.best_epoch, "valid_perplexity":
+                                  model.valid_perplexity} if model.best_epoch is not None
+                                 and model.valid_perplexity else None, model.baselines),
         "tokens_seen": model.tokens_seen,
         "size_bytes": model.size_bytes,
         "created_at": iso(model.created_at),

@@ -16,7 +16,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from sqlalchemy import select
 from wtforms.validators import ValidationError
 
-from webapp import actions, playground
+from webapp import actions, deletion, playground
 from webapp.engines import engine_choice
 from webapp.errors import UserError
 from webapp.extensions import db
@@ -120,12 +120,23 @@ def get_corpus(corpus_id: str):
     return corpus_dict(actions.get_or_404(Corpus, corpus_id, "corpus"))
 
 
+@bp.delete("/corpora/<corpus_id>")
+def delete_corpus(corpus_id: str):
+    """Delete a corpus with its files and every job and model made from it."""
+    return deletion.delete_corpus(corpus_id)
+
+
 @bp.post("/corpora/<corpus_id>/preprocess")
 def preprocess_corpus(corpus_id: str):
-    """Queue preprocessing: ``column`` (default: detected), ``vocabulary_size`` (8000)."""
+    """Queue preprocessing: ``column`` (default: detected), ``vocabulary_size`` (8000), and the
+    choices ``one_sentence_per_row``, ``pretokenized``, ``lowercase`` (default: the corpus's)."""
     data = _json_body()
+    choices = {k: data[k] for k in corpus_options.OPTION_NAMES if k in data}
     corpus = actions.request_preprocessing(corpus_id, data.get("column"),
-                                           data.get("vocabulary_size", 8000))
+                                           data.get("vocabulary_size", 8000),
+                                           {**corpus_options.chosen(actions.get_or_404(
+                                               Corpus, corpus_id, "corpus")).to_dict(), **choices}
+                                           if choices else None)
     return corpus_dict(corpus), 202
 
 
@@ -165,6 +176,13 @@ def cancel_job(job_id: str):
     return job_dict(actions.cancel_job(job_id))
 
 
+@bp.delete("/jobs/<job_id>")
+def delete_job(job_id: str):
+    """Delete a job (cancelling it first if it runs), its history and its checkpoint."""
+    deletion.delete_job(job_id)
+    return {"deleted": job_id}
+
+
 @bp.get("/estimate")
 def estimate():
     """Time per epoch for ``?corpus_id=`` and training settings, before starting."""
@@ -196,7 +214,7 @@ def get_model(model_id: str):
 @bp.delete("/models/<model_id>")
 def delete_model(model_id: str):
     """Delete a model and its file."""
-    actions.delete_model(model_id)
+    deletion.delete_model(model_id)
     return {"deleted": model_id}
 
 

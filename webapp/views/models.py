@@ -1,12 +1,14 @@
-"""Trained models: the playground (sampling, next words, scoring), download, deletion."""
+"""Trained models: the playground (sampling, next words, scoring), download (deleting is in
+``webapp.views.deletion``)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, send_file, url_for
+from flask import Blueprint, current_app, render_template, send_file
 
 from webapp import actions, files, playground
 from webapp.errors import UserError
-from webapp.forms import ButtonForm, GenerateForm, NextWordsForm, ScoreForm, add_errors
+from webapp.forms import GenerateForm, NextWordsForm, ScoreForm, add_errors
 from webapp.records import TrainedModel
+from webapp.serialize import model_dict
 from webapp.visitors import may_change
 
 bp = Blueprint("models", __name__, url_prefix="/models")
@@ -29,9 +31,8 @@ def _render(model: TrainedModel, forms: dict | None = None, results: dict | None
         "models/playground.html", model=model,
         generate_form=forms.get("generate") or GenerateForm(formdata=None),
         next_form=forms.get("next-words") or NextWordsForm(formdata=None),
-        score_form=forms.get("score") or ScoreForm(formdata=None),
-        delete_form=ButtonForm(formdata=None), results=results or {},
-        can_change=may_change(model)), status
+        score_form=forms.get("score") or ScoreForm(formdata=None), results=results or {},
+        comparison=model_dict(model)["comparison"], can_change=may_change(model)), status
 
 
 @bp.get("/<model_id>")
@@ -70,12 +71,3 @@ def download(model_id: str):
     path = files.model_path(model.id)  # UserError 404 when the file is missing
     return send_file(path, mimetype="application/octet-stream", as_attachment=True,
                      download_name=f"rnnlab-model-{model.id}.npz")
-
-
-@bp.post("/<model_id>/delete")
-def delete(model_id: str):
-    """Delete the model and its file."""
-    if not ButtonForm().validate_on_submit():
-        raise UserError("The form could not be read; reload the page and try again.")
-    actions.delete_model(model_id)
-    return redirect(url_for("home.index"))
