@@ -34,6 +34,11 @@ ALL_PARAMS = GATED_PARAMS
 LSTM_FORGET_BIAS = 1.0
 
 
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """The logistic function 1 / (1 + exp(-a)), written with tanh so that exp never overflows."""
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
 def check_cell(cell: str) -> str:
     """Return ``cell`` if it is a known cell, else raise ValueError in words."""
     if cell not in CELLS:

@@ -15,11 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnncore.batching import pad_batch
-
-
-def sigmoid(a: np.ndarray) -> np.ndarray:
-    """The logistic function 1 / (1 + exp(-a)), written with tanh so that exp never overflows."""
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
+from rnncore.cells import sigmoid
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
