@@ -128,15 +128,10 @@ def delete_corpus(corpus_id: str):
 
 @bp.post("/corpora/<corpus_id>/preprocess")
 def preprocess_corpus(corpus_id: str):
-    """Queue preprocessing: ``column`` (default: detected), ``vocabulary_size`` (8000), and the
-    choices ``one_sentence_per_row``, ``pretokenized``, ``lowercase`` (default: the corpus's)."""
+    """Queue preprocessing: ``column`` (default: detected), ``vocabulary_size`` (8000)."""
     data = _json_body()
-    choices = {k: data[k] for k in corpus_options.OPTION_NAMES if k in data}
     corpus = actions.request_preprocessing(corpus_id, data.get("column"),
-                                           data.get("vocabulary_size", 8000),
-                                           {**corpus_options.chosen(actions.get_or_404(
-                                               Corpus, corpus_id, "corpus")).to_dict(), **choices}
-                                           if choices else None)
+                                           data.get("vocabulary_size", 8000))
     return corpus_dict(corpus), 202
 
 
