@@ -10,7 +10,7 @@ function is built for one static (batch size, padded length) and one truncation,
 key, and batches are padded up to a few length buckets so that the cache stays small. Padding comes
 after the words with mask 0, which changes no number: padded steps never feed a real state, and
 their outputs are masked out of the loss and every gradient. The gated cells' graphs
-(``rnncore.cells_pytensor``, full back-propagation through time) need no truncation in the key;
+(``rnncore.pytensor_graphs``, full back-propagation through time) need no truncation in the key;
 dropout masks, drawn in numpy as in the C engine, are padded with the batch.
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ import pytensor.tensor as pt
 
 from rnncore import cells
 from rnncore.errors import RnnCoreError
-from rnncore.rnn_pytensor import BatchInputs, RNNPyTensor
+from rnncore.pytensor_graphs import BatchInputs, loss_and_grads
+from rnncore.rnn_pytensor import RNNPyTensor
 
 COMPILE_MODE = "JAX"
 # Padded lengths are multiples of this up to 8 * LENGTH_STEP; beyond, 4 buckets per doubling.
@@ -196,7 +197,8 @@ class RNNJax(RNNPyTensor):
     def _static_loss_and_grads(self, batch):
         B, T = batch.x.type.shape
         fix = lambda s: pt.specify_shape(s, (T, B, self.hidden_dim))  # noqa: E731
-        return self._loss_and_grads(self._static_params(), batch, plain_output_layer, fix)
+        return loss_and_grads(self.cell, self._static_params(), batch, self.hidden_dim,
+                              plain_output_layer, fix)
 
     def _compile_static_gradients(self, batch):
         loss, grads = self._static_loss_and_grads(batch)

@@ -1,34 +1,24 @@
 """The compiled engine (``RNNPyTensor``): the tutorial's model as PyTensor graphs, trained in minibatches.
 
-Same interface and the same numbers as ``rnncore.rnn_numpy.RNNNumpy``. A padded batch runs the
-recurrence in one scan over time for all sentences together, then the output layer for every time
-step as ONE matrix product (T*B, H) @ (H, word_dim), which is where almost all the work is; the
-``rnncore.fused_output`` Op computes it with the softmax, the loss and both gradients, block by block.
-
-The gradient is written by hand rather than with ``pytensor.grad``: ``scan(truncate_gradient=k)``
-cuts the whole backward pass after k steps, so earlier outputs would contribute nothing, while the
-tutorial truncates per output. The backward scan carries one delta per age 0..bptt_truncate (what
-the output ``age`` steps ahead sends back to this step); the oldest falls off at each step.
-
-The gated cells (``cell="gru"`` or ``"lstm"``, graphs in ``rnncore.cells_pytensor``) back-propagate
-through whole sentences, so there ``pytensor.grad`` through the scan is exactly right, and
-``bptt_truncate`` is no input. With ``dropout`` > 0 the gradient and training functions take the
-two dropout masks as inputs, drawn in numpy from ``dropout_seed`` (``rnncore.cells``) so that both
-engines see the same ones; without dropout they are compiled without them, as before.
+Same interface and the same numbers as ``rnncore.rnn_numpy.RNNNumpy``, for every cell. The graphs
+(the recurrence in a scan, the fused output layer, the vanilla cell's hand-written per-output
+truncation, the gated cells' ``pytensor.grad`` through the scan) are in ``rnncore.pytensor_graphs``;
+this class holds the parameters and optimizer state as shared variables and compiles each function
+once, when it is first used (``bptt_truncate`` is an input, so changing it compiles nothing).
+With ``dropout`` > 0 the gradient and training functions take the two dropout masks as inputs,
+drawn in numpy from ``dropout_seed`` (``rnncore.cells``) so that every engine sees the same ones;
+without dropout they are compiled without them.
 """
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.graph.basic import Variable
 
 from rnncore import cells, optimizers
 from rnncore.batching import pad_batch
-from rnncore.cells_pytensor import gated_loss_and_grads, gated_states, lookup_gradient
-from rnncore.fused_output import SoftmaxCrossEntropy
+from rnncore.pytensor_graphs import (BatchInputs, forward_states, gated_states, loss_and_grads,
+                                     output_layer)
 from rnncore.rnn_numpy import gradient_check, initial_params
 
 # PyTensor's C backend. PyTensor 3's default (FAST_RUN) is its Numba backend, which ran this model
@@ -42,81 +32,6 @@ EVAL_BATCH_SIZE = 64
 def _stored(name: str, value: np.ndarray) -> np.ndarray:
     """U and its optimizer statistics are kept transposed; this swaps between the two layouts."""
     return np.ascontiguousarray(value.T) if name == "U" or name.endswith("_U") else value
-
-
-def forward_states(U_T, W, x, input_keep=None):
-    """States for a padded batch x (B, T): returns s (T, B, H), time-major, without the initial state.
-
-    U_T is U transposed, (word_dim, H): U times a one-hot input is then a contiguous row lookup.
-    input_keep (T, B, H), when given, is the dropout mask of those inputs.
-    """
-    B = x.shape[0]
-    Ux = U_T[x.T]  # (T, B, H)
-    if input_keep is not None:
-        Ux = Ux * input_keep
-    s0 = pt.zeros((B, U_T.shape[1]), dtype=U_T.dtype)
-
-    def step(ux_t, s_prev, W):
-        return pt.tanh(ux_t + s_prev @ W.T)
-
-    return pytensor.scan(step, sequences=[Ux], outputs_info=[s0], non_sequences=[W],
-                         strict=True, return_updates=False)
-
-
-def output_layer(V, s, y, mask, with_grad=True):
-    """The loss summed over real words and, ``with_grad``, dL/dV (C, H) and dL/ds (T, B, H).
-
-    s (T, B, H) time-major, y and mask (B, T). All time steps go through the output layer together,
-    as (T*B, H) rows; the fused Op projects and differentiates them a block of rows at a time.
-    """
-    T, B, H = s.shape
-    S = s.reshape((T * B, H))  # (T*B, H)
-    m = mask.T.reshape((T * B,))  # (T*B,)
-    target = y.T.reshape((T * B,))
-    if not with_grad:
-        return SoftmaxCrossEntropy(with_grad=False)(S, V, target, m)
-    loss, dS, dV = SoftmaxCrossEntropy(with_grad=True)(S, V, target, m)
-    return loss, dV, dS.reshape((T, B, H))
-
-
-def backward(U_T, W, x, s, ds, bptt_truncate, input_keep=None):
-    """dL/dU.T (word_dim, H) and dL/dW through the recurrence, each output truncated after
-    bptt_truncate steps (input_keep: the inputs' dropout mask, (T, B, H), or None)."""
-    T, B, H = s.shape
-    dtanh = 1 - s**2  # (T, B, H)
-    ages = pt.minimum(bptt_truncate, T - 1) + 1
-    carried0 = pt.zeros((ages, B, H), dtype=s.dtype)
-
-    def step(ds_t, dtanh_t, carried, W):
-        kept = carried[:-1]  # (ages - 1, B, H); the oldest age is dropped
-        older = (kept.reshape((-1, kept.shape[2])) @ W).reshape(kept.shape) * dtanh_t
-        carried = pt.concatenate([(ds_t * dtanh_t)[None], older], axis=0)
-        return carried, carried.sum(axis=0)
-
-    _, dpre_reversed = pytensor.scan(
-        step, sequences=[ds, dtanh], outputs_info=[carried0, None], non_sequences=[W],
-        go_backwards=True, strict=True, return_updates=False,
-    )
-    dpre = dpre_reversed[::-1].reshape((T * B, H))  # dL/d(pre-activation), (T*B, H)
-    s_prev = pt.concatenate([pt.zeros((1, B, H), dtype=s.dtype), s[:-1]]).reshape((T * B, H))
-    dW = dpre.T @ s_prev  # (H, H)
-    dux = dpre if input_keep is None else dpre * input_keep.reshape((T * B, H))
-    return lookup_gradient(U_T, x, dux), dW  # (C, H), (H, H)
-
-
-class BatchInputs(NamedTuple):
-    """The symbolic inputs of a gradient or training function."""
-
-    x: Variable  # (B, T) int32
-    y: Variable  # (B, T) int32
-    mask: Variable  # (B, T)
-    bptt_truncate: Variable | int | None  # vanilla cell only; JAX builds it in as a number
-    masks: tuple | None  # dropout: input_keep (T, B, G*H), output_keep (T, B, H); else None
-
-    def listed(self) -> list:
-        """The inputs of ``pytensor.function``, in the order ``_batch_args`` passes values."""
-        k = [self.bptt_truncate] if isinstance(self.bptt_truncate, Variable) else []
-        return [self.x, self.y, self.mask] + k + list(self.masks or ())
 
 
 class RNNPyTensor:
@@ -219,24 +134,6 @@ class RNNPyTensor:
         s_with_initial = pt.concatenate([s, pt.zeros((1, s.shape[1]), dtype=s.dtype)])
         return pytensor.function([x], [o, s_with_initial], mode=COMPILE_MODE)
 
-    def _loss_and_grads(self, params, batch, output_layer=output_layer, states=None):
-        """Loss and gradients (U's in U's stored layout) of ``batch`` (BatchInputs).
-
-        ``states`` may wrap the states (the JAX engine fixes their shape).
-        """
-        x, y, mask, k, masks = batch
-        if self.cell != "rnn":
-            return gated_loss_and_grads(self.cell, params, x, y, mask, self.hidden_dim,
-                                        output_layer, masks, states)
-        U_T, V, W = (params[p] for p in optimizers.PARAM_NAMES)
-        input_keep, output_keep = masks if masks is not None else (None, None)
-        s = forward_states(U_T, W, x, input_keep)
-        s = s if states is None else states(s)
-        loss, dV, ds = output_layer(V, s if output_keep is None else s * output_keep, y, mask)
-        ds = ds if output_keep is None else ds * output_keep
-        dU_T, dW = backward(U_T, W, x, s, ds, k, input_keep)
-        return loss, {"U": dU_T, "V": dV, "W": dW}
-
     def _compile_loss(self):
         x, y, mask, _, _ = self._batch_inputs()
         loss = output_layer(self._params["V"], self._states(self._params, x), y, mask,
@@ -245,14 +142,14 @@ class RNNPyTensor:
 
     def _compile_gradients(self, dropout=False):
         batch = self._batch_inputs(dropout)
-        loss, grads = self._loss_and_grads(self._params, batch)
+        loss, grads = loss_and_grads(self.cell, self._params, batch, self.hidden_dim)
         outputs = [grads[p].T if p == "U" else grads[p] for p in self.param_names]
         return pytensor.function(batch.listed(), [loss] + outputs, mode=COMPILE_MODE)
 
     def _compile_train(self, dropout=False):
         batch = self._batch_inputs(dropout)
         learning_rate = pt.scalar("learning_rate", dtype=self.dtype)
-        loss, grads = self._loss_and_grads(self._params, batch)
+        loss, grads = loss_and_grads(self.cell, self._params, batch, self.hidden_dim)
         return pytensor.function(batch.listed() + [learning_rate], loss,
                                  updates=self._train_updates(grads, learning_rate),
                                  mode=COMPILE_MODE)

@@ -1,0 +1,188 @@
+"""The graphs that both compiled engines (``RNNPyTensor``, ``RNNJax``) build: the recurrence of
+each cell, the output layer, and their gradients, for padded batches, time-major.
+
+A padded batch runs the recurrence in one scan over time for all sentences together, then the
+output layer for every time step as ONE matrix product (T*B, H) @ (H, word_dim), which is where
+almost all the work is; the ``rnncore.fused_output`` Op computes it with the softmax, the loss and
+both gradients, block by block, and returns dL/ds.
+
+The vanilla cell's gradient is written by hand rather than with ``pytensor.grad``:
+``scan(truncate_gradient=k)`` cuts the whole backward pass after k steps, so earlier outputs would
+contribute nothing, while the tutorial truncates per output. The backward scan carries one delta
+per age 0..bptt_truncate (what the output ``age`` steps ahead sends back to this step); the oldest
+falls off at each step.
+
+The gated cells (GRU, LSTM; ``rnncore.cells``) back-propagate through whole sentences (the
+tutorial's part 4 default, bptt_truncate=-1), which is exactly what ``pytensor.grad(cost=None,
+known_grads={s: dL/ds})`` through their scan gives, so nothing of theirs is written by hand. The
+dropout masks, when given, are inputs: drawn in numpy from a seed so every engine sees the same.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytensor
+import pytensor.tensor as pt
+from pytensor.graph.basic import Variable
+
+from rnncore.fused_output import SoftmaxCrossEntropy
+
+
+def forward_states(U_T, W, x, input_keep=None):
+    """States for a padded batch x (B, T): returns s (T, B, H), time-major, without the initial state.
+
+    U_T is U transposed, (word_dim, H): U times a one-hot input is then a contiguous row lookup.
+    input_keep (T, B, H), when given, is the dropout mask of those inputs.
+    """
+    B = x.shape[0]
+    Ux = U_T[x.T]  # (T, B, H)
+    if input_keep is not None:
+        Ux = Ux * input_keep
+    s0 = pt.zeros((B, U_T.shape[1]), dtype=U_T.dtype)
+
+    def step(ux_t, s_prev, W):
+        return pt.tanh(ux_t + s_prev @ W.T)
+
+    return pytensor.scan(step, sequences=[Ux], outputs_info=[s0], non_sequences=[W],
+                         strict=True, return_updates=False)
+
+
+def output_layer(V, s, y, mask, with_grad=True):
+    """The loss summed over real words and, ``with_grad``, dL/dV (C, H) and dL/ds (T, B, H).
+
+    s (T, B, H) time-major, y and mask (B, T). All time steps go through the output layer together,
+    as (T*B, H) rows; the fused Op projects and differentiates them a block of rows at a time.
+    """
+    T, B, H = s.shape
+    S = s.reshape((T * B, H))  # (T*B, H)
+    m = mask.T.reshape((T * B,))  # (T*B,)
+    target = y.T.reshape((T * B,))
+    if not with_grad:
+        return SoftmaxCrossEntropy(with_grad=False)(S, V, target, m)
+    loss, dS, dV = SoftmaxCrossEntropy(with_grad=True)(S, V, target, m)
+    return loss, dV, dS.reshape((T, B, H))
+
+
+def backward(U_T, W, x, s, ds, bptt_truncate, input_keep=None):
+    """dL/dU.T (word_dim, H) and dL/dW through the recurrence, each output truncated after
+    bptt_truncate steps (input_keep: the inputs' dropout mask, (T, B, H), or None)."""
+    T, B, H = s.shape
+    dtanh = 1 - s**2  # (T, B, H)
+    ages = pt.minimum(bptt_truncate, T - 1) + 1
+    carried0 = pt.zeros((ages, B, H), dtype=s.dtype)
+
+    def step(ds_t, dtanh_t, carried, W):
+        kept = carried[:-1]  # (ages - 1, B, H); the oldest age is dropped
+        older = (kept.reshape((-1, kept.shape[2])) @ W).reshape(kept.shape) * dtanh_t
+        carried = pt.concatenate([(ds_t * dtanh_t)[None], older], axis=0)
+        return carried, carried.sum(axis=0)
+
+    _, dpre_reversed = pytensor.scan(
+        step, sequences=[ds, dtanh], outputs_info=[carried0, None], non_sequences=[W],
+        go_backwards=True, strict=True, return_updates=False,
+    )
+    dpre = dpre_reversed[::-1].reshape((T * B, H))  # dL/d(pre-activation), (T*B, H)
+    s_prev = pt.concatenate([pt.zeros((1, B, H), dtype=s.dtype), s[:-1]]).reshape((T * B, H))
+    dW = dpre.T @ s_prev  # (H, H)
+    dux = dpre if input_keep is None else dpre * input_keep.reshape((T * B, H))
+    return lookup_gradient(U_T, x, dux), dW  # (C, H), (H, H)
+
+
+def lookup_gradient(U_T, x, dUx):
+    """dL/dU.T (word_dim, G*H) from dUx (T, B, G*H), the gradient of the lookup U_T[x.T].
+
+    One extra zero row: PyTensor 3.0.7's AdvancedIncSubtensor1 mistakes a single indexed row (a
+    one-word batch) for broadcasting and refuses it.
+    """
+    rows_per_word = dUx.shape[-1]
+    flat = dUx.reshape((-1, rows_per_word))  # (T*B, G*H), time-major like x.T
+    rows = pt.concatenate([x.T.reshape((-1,)), pt.zeros((1,), dtype=x.dtype)])
+    values = pt.concatenate([flat, pt.zeros((1, rows_per_word), dtype=flat.dtype)])
+    return pt.inc_subtensor(pt.zeros(U_T.shape, dtype=flat.dtype)[rows], values)
+
+
+def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):
+    """Run a gated cell over x (B, T). Returns ``(s (T, B, H), Ux (T, B, G*H))``.
+
+    U_T is U transposed, (word_dim, G*H), so the lookup of each word's column is a row; Ux is
+    returned so that its gradient can be asked for and turned into U's with ``lookup_gradient``.
+    """
+    H = hidden_dim
+    Ux = U_T[x.T]  # (T, B, G*H)
+    pre = (Ux if input_keep is None else Ux * input_keep) + b  # (T, B, G*H)
+    s0 = pt.zeros((x.shape[0], H), dtype=U_T.dtype)  # (B, H)
+
+    def gru_step(pre_t, s_prev, W_zr_T, W_h_T):
+        zr = pt.sigmoid(pre_t[:, : 2 * H] + s_prev @ W_zr_T)  # (B, 2H): z and r at once
+        z, r = zr[:, :H], zr[:, H:]
+        h = pt.tanh(pre_t[:, 2 * H :] + (s_prev * r) @ W_h_T)
+        return (1 - z) * h + z * s_prev
+
+    def lstm_step(pre_t, s_prev, c_prev, W_T):
+        a = pre_t + s_prev @ W_T  # (B, 4H): i, f, o, g
+        i, f, o = (pt.sigmoid(a[:, k * H : (k + 1) * H]) for k in range(3))
+        c = f * c_prev + i * pt.tanh(a[:, 3 * H :])
+        return o * pt.tanh(c), c
+
+    if cell == "gru":
+        s = pytensor.scan(gru_step, sequences=[pre], outputs_info=[s0],
+                          non_sequences=[W[: 2 * H].T, W[2 * H :].T], strict=True,
+                          return_updates=False)
+    else:
+        s, _ = pytensor.scan(lstm_step, sequences=[pre], outputs_info=[s0, s0],
+                             non_sequences=[W.T], strict=True, return_updates=False)  # s, c from 0
+    return s, Ux
+
+
+def gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, masks=None,
+                         states=None):
+    """The loss summed over real words and the gradients {"U" (stored as U.T), "V", "W", "b"}.
+
+    ``output_layer(V, S, y, mask)`` returns ``(loss, dV, dS)``; ``masks`` are the dropout masks
+    (input_keep (T, B, G*H), output_keep (T, B, H)) or None; ``states`` may wrap the states (the
+    JAX engine fixes their shape).
+    """
+    U_T, V, W, b = (params[name] for name in ("U", "V", "W", "b"))
+    input_keep, output_keep = masks if masks is not None else (None, None)
+    s, Ux = gated_states(cell, U_T, W, b, x, hidden_dim, input_keep)
+    if states is not None:
+        s = states(s)
+    S = s if output_keep is None else s * output_keep  # (T, B, H) into the output layer
+    loss, dV, dS = output_layer(V, S, y, mask)
+    dUx, dW, db = pytensor.grad(None, wrt=[Ux, W, b], known_grads={S: dS})
+    return loss, {"U": lookup_gradient(U_T, x, dUx), "V": dV, "W": dW, "b": db}
+
+
+class BatchInputs(NamedTuple):
+    """The symbolic inputs of a gradient or training function."""
+
+    x: Variable  # (B, T) int32
+    y: Variable  # (B, T) int32
+    mask: Variable  # (B, T)
+    bptt_truncate: Variable | int | None  # vanilla cell only; JAX builds it in as a number
+    masks: tuple | None  # dropout: input_keep (T, B, G*H), output_keep (T, B, H); else None
+
+    def listed(self) -> list:
+        """The inputs of ``pytensor.function``, in the order ``_batch_args`` passes values."""
+        k = [self.bptt_truncate] if isinstance(self.bptt_truncate, Variable) else []
+        return [self.x, self.y, self.mask] + k + list(self.masks or ())
+
+
+def loss_and_grads(cell, params, batch, hidden_dim, output_layer=output_layer, states=None):
+    """Loss and gradients {"U" (as U.T), "V", "W" (, "b")} of ``batch`` (BatchInputs).
+
+    ``params`` are U.T, V, W (and b) as graph variables; ``output_layer(V, S, y, mask)`` returns
+    ``(loss, dV, dS)``; ``states`` may wrap the states (the JAX engine fixes their shape).
+    """
+    x, y, mask, k, masks = batch
+    if cell != "rnn":
+        return gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, masks,
+                                    states)
+    U_T, V, W = (params[p] for p in ("U", "V", "W"))
+    input_keep, output_keep = masks if masks is not None else (None, None)
+    s = forward_states(U_T, W, x, input_keep)
+    s = s if states is None else states(s)
+    loss, dV, ds = output_layer(V, s if output_keep is None else s * output_keep, y, mask)
+    ds = ds if output_keep is None else ds * output_keep
+    dU_T, dW = backward(U_T, W, x, s, ds, k, input_keep)
+    return loss, {"U": dU_T, "V": dV, "W": dW}
