@@ -233,6 +233,12 @@ class LanguageModel:
                 "log_probability": total, "perplexity": float(math.exp(-total / len(targets))),
                 "surprisal": surprisal}
 
+    def sentence_log_probs(self, sentence) -> np.ndarray:
+        """log P of each token of a corpus sentence's ``s[1:]`` (ids ``[START, ..., END]``)."""
+        ids = np.asarray(sentence)
+        logp = _log_softmax(self._logits(self._states(list(ids[1:-1]))))  # (T, word_dim)
+        return logp[np.arange(len(ids) - 1), ids[1:]]  # (T,)
+
     def rank_sentences(self, texts: list[str]) -> list[dict]:
         """Score each text; most probable (highest log-probability) first."""
         if isinstance(texts, str):

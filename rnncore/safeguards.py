@@ -9,7 +9,8 @@ back a diverged run, and the counting models it has to beat.
   RNNLM does; after MAX_ROLLBACKS it fails with a sentence saying what happened.
 - Before training, an interpolated Kneser-Ney trigram and an add-one unigram are fitted on the
   training split and scored on the validation split, over the same events the RNN predicts, so
-  every page can say how the network compares with counting.
+  every page can say how the network compares with counting; at the end the chosen model and the
+  trigram are mixed with the weight that fits the validation split (``rnncore.mixture``).
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import math
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
+from rnncore.generate import LanguageModel
+from rnncore.mixture import fit_weight, rnn_log_probs
 from rnncore.ngram import fit_kneser_ney, unigram_perplexity
 
 log = logging.getLogger(__name__)
@@ -109,10 +110,11 @@ def should_stop_early(state: dict, patience: int | None) -> bool:
     return patience is not None and state.get("evaluations_since_best", 0) >= patience
 
 
-def counting_baselines(train: list, valid: list, vocabulary_size: int) -> dict:
-    """Validation perplexity of an interpolated Kneser-Ney trigram and an add-one unigram."""
+def counting_baselines(train: list, valid: list, vocabulary_size: int):
+    """An interpolated Kneser-Ney trigram fitted on ``train`` (None without a validation split),
+    and its validation perplexity with an add-one unigram's."""
     if not valid:
-        return {}
+        return None, {}
     started = time.monotonic()
     trigram = fit_kneser_ney(train, vocabulary_size, order=3)
     result = {"trigram_perplexity": float(trigram.perplexity(valid)),
@@ -120,9 +122,15 @@ def counting_baselines(train: list, valid: list, vocabulary_size: int) -> dict:
     log.info("counting baselines on %d validation sentences in %.2f s: trigram %.1f, unigram %.1f",
              len(valid), time.monotonic() - started, result["trigram_perplexity"],
              result["unigram_perplexity"])
-    return result
+    return trigram, result
 
 
-def snapshot_arrays(params: dict | None) -> dict:
-    """Plain float arrays for a checkpoint (None when there is no best yet)."""
-    return {k: np.asarray(v) for k, v in (params or {}).items()}
+def mixture_on(params: dict, vocabulary, trigram, valid: list) -> dict | None:
+    """The RNN (these weights) and the trigram mixed with the weight that fits ``valid`` best."""
+    if trigram is None or not valid:
+        return None
+    lm = LanguageModel.from_params(params, vocabulary)
+    fitted = fit_weight(rnn_log_probs(lm, valid), trigram.log_probs(valid))
+    return {"rnn_weight": fitted["rnn_weight"], "perplexity": fitted["mixture_perplexity"]}
+
+

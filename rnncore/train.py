@@ -147,7 +147,10 @@ class _Trainer:
                       "epoch_loss": 0.0, "epoch_tokens": 0, "elapsed_seconds": 0.0,
                       "finished": False, "corpus": self.corpus_size, "best": None,
                       "evaluations_since_best": 0, "stopped_early": False, "rollbacks": [],
-                      "baselines": safeguards.counting_baselines(train, valid, model.word_dim)}
+                      "baselines": {}}
+        self.trigram, self.state["baselines"] = safeguards.counting_baselines(
+            train, valid, model.word_dim)
+        self.valid = valid
         self.best_params: dict | None = None  # weights of the best evaluation so far
         self.samples: list[str] = []
         self.last_emit = -math.inf
@@ -348,6 +351,9 @@ class _Trainer:
         st["finished"] = True
         params = self.best_params if self.best_params is not None else self.model.get_params()
         self.samples = self._samples(params)
+        mixture = safeguards.mixture_on(params, self.vocabulary, self.trigram, self.valid)
+        if mixture is not None:
+            st["baselines"] = {**st["baselines"], "mixture": mixture}
         self._checkpoint()
         st["elapsed_seconds"] += time.monotonic() - self.started
         self._emit(self._progress("finished", samples=self.samples))

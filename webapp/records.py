@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import json
 import re
 import secrets
 from contextlib import contextmanager
@@ -63,9 +64,12 @@ class DataPaths:
     def corpus_source(self, corpus_id: str) -> Path:
         return self.corpus_dir(corpus_id) / "source.csv"
 
-    def corpus_preprocessed(self, corpus_id: str, vocabulary_size: int, column: str | None) -> Path:
-        """One preprocessed file per (vocabulary size, column): jobs with other sizes add theirs."""
-        tag = hashlib.sha256((column or "").encode("utf-8")).hexdigest()[:10]
+    def corpus_preprocessed(self, corpus_id: str, vocabulary_size: int, column: str | None,
+                            text_options: dict | None = None) -> Path:
+        """One preprocessed file per (vocabulary size, column, text options other than the
+        tutorial's, as ``Corpus.text_options`` holds them)."""
+        key = (column or "") + (json.dumps(text_options, sort_keys=True) if text_options else "")
+        tag = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
         return self.corpus_dir(corpus_id) / f"vocab-{int(vocabulary_size)}-{tag}.npz"
 
     def job_dir(self, job_id: str) -> Path:
@@ -121,7 +125,14 @@ class Corpus(Base):
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
     columns: Mapped[list | None] = mapped_column(JSON, nullable=True)
     text_column: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Asked for while queued; once ready, the vocabulary the corpus really has (report too).
     vocabulary_size: Mapped[int] = mapped_column(Integer, default=8000)
+    # How the texts become sentences of words: rnncore.text.TextOptions.to_dict() when they are
+    # not the tutorial's defaults (one sentence per row, pre-tokenized, case kept); None: defaults.
+    text_options: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # Read once at upload: {"columns", "rows" (the first few), "text_column", "message",
+    # "suggestions": {column: rnncore.text.suggest_options(...)}}; None for older corpora.
+    preview: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     fraction_done: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     report: Mapped[dict | None] = mapped_column(JSON, nullable=True)
@@ -156,6 +167,11 @@ class Job(Base):
     worker_host: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # The browser session that started the job (a hash; see webapp.visitors); None: admin only.
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # How the run compares (rnncore.train progress): the best evaluation so far, {"epoch",
+    # "valid_loss", "valid_perplexity", ...}, and the counting models' validation perplexities,
+    # {"trigram_perplexity", "unigram_perplexity"}; None for jobs made before they were kept.
+    best: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    baselines: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # Latest progress, overwritten about once a second by the worker.
     fraction_done: Mapped[float] = mapped_column(Float, default=0.0)
     epoch: Mapped[int] = mapped_column(Integer, default=0)
@@ -180,7 +196,8 @@ class JobEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    event: Mapped[str] = mapped_column(String(16))  # "batch", "evaluation", "lr_halved", "finished"
+    # "batch", "evaluation", "lr_halved", "rolled_back", "resumed", "finished"
+    event: Mapped[str] = mapped_column(String(16))
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     examples_seen: Mapped[int] = mapped_column(Integer, default=0)
     tokens_seen: Mapped[int] = mapped_column(Integer, default=0)
@@ -209,6 +226,10 @@ class TrainedModel(Base):
     valid_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     valid_perplexity: Mapped[float | None] = mapped_column(Float, nullable=True)
     tokens_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # The evaluation whose weights these are (the best on validation) and the counting models'
+    # perplexities on the same split; None for models made before they were kept.
+    best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    baselines: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the job's owner
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

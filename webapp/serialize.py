@@ -7,6 +7,7 @@ from flask import url_for
 from sqlalchemy import select
 
 from webapp import actions, deletion
+from webapp import corpus_options
 from webapp.estimate import describe_seconds
 from webapp.extensions import db
 from webapp.records import Corpus, Job, JobEvent, TrainedModel
@@ -30,6 +31,9 @@ def corpus_dict(corpus: Corpus) -> dict:
         "columns": corpus.columns or [],
         "text_column": corpus.text_column,
         "vocabulary_size": corpus.vocabulary_size,
+        "text_options": corpus_options.chosen(corpus).to_dict(),
+        "suggested_options": ((corpus.preview or {}).get("suggestions") or {}).get(
+            corpus.text_column),
         "fraction_done": corpus.fraction_done,
         "message": corpus.message,
         "error": corpus.error,
@@ -53,6 +57,24 @@ def event_dict(event: JobEvent) -> dict:
         "learning_rate": event.learning_rate,
         "samples": event.samples or [],
     }
+
+
+def comparison(best: dict | None, baselines: dict | None) -> str:
+    """How the model compares with the trigram counter, in one sentence for the pages."""
+    trigram = (baselines or {}).get("trigram_perplexity")
+    counter = f"trigram counter: {trigram:,.1f}" if trigram else ""
+    if not best:
+        return f"The {counter} validation perplexity." if trigram else ""
+    model = best["valid_perplexity"]
+    text = f"This model: {model:,.1f} validation perplexity (best evaluation, epoch {best['epoch']})"
+    if not trigram:
+        return text + "."
+    verdict = (f"{100 * (1 - model / trigram):.0f}% lower, better" if model < trigram
+               else "the counter is still better")
+    mixture = (baselines or {}).get("mixture")
+    mixed = (f"; the two mixed ({100 * mixture['rnn_weight']:.0f}% network): "
+             f"{mixture['perplexity']:,.1f}") if mixture else ""
+    return f"{text}; {counter} ({verdict}){mixed}."
 
 
 def job_dict(job: Job, history_since: int | None = None) -> dict:
@@ -80,6 +102,9 @@ def job_dict(job: Job, history_since: int | None = None) -> dict:
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "url": url_for("jobs.detail", job_id=job.id),
+        "best": job.best,
+        "baselines": job.baselines or {},
+        "comparison": comparison(job.best, job.baselines),
         **{k: getattr(job, k) for k in JOB_PROGRESS},
     }
     if history_since is not None:
@@ -100,6 +125,11 @@ def model_dict(model: TrainedModel) -> dict:
         "train_loss": model.train_loss,
         "valid_loss": model.valid_loss,
         "valid_perplexity": model.valid_perplexity,
+        "best_epoch": model.best_epoch,
+        "baselines": model.baselines or {},
+        "comparison": comparison({"epoch": model.best_epoch, "valid_perplexity":
+                                  model.valid_perplexity} if model.best_epoch is not None
+                                 and model.valid_perplexity else None, model.baselines),
         "tokens_seen": model.tokens_seen,
         "size_bytes": model.size_bytes,
         "created_at": iso(model.created_at),

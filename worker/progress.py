@@ -18,7 +18,9 @@ from sqlalchemy.orm import sessionmaker
 from webapp.records import Job, JobEvent, utcnow
 from worker.claims import guarded_update
 
-ALWAYS_WRITTEN = ("evaluation", "lr_halved", "finished")
+ALWAYS_WRITTEN = ("evaluation", "lr_halved", "rolled_back", "finished")
+# Written on the job row only, as they are: the best evaluation and the counting baselines.
+JOB_DOCUMENTS = ("best", "baselines")
 JOB_FIELDS = ("epoch", "examples_seen", "tokens_seen", "train_loss", "valid_loss",
               "valid_perplexity", "learning_rate", "tokens_per_second", "eta_seconds",
               "fraction_done")
@@ -59,8 +61,9 @@ class JobProgress:
         values = {k: finite(progress[k]) for k in JOB_FIELDS if k in progress}
         if event == "finished":
             values["eta_seconds"] = 0.0
+        documents = {k: progress[k] for k in JOB_DOCUMENTS if progress.get(k) is not None}
         if not guarded_update(self.session_factory, Job, self.job_id, self.token,
-                              heartbeat_at=utcnow(), **values):
+                              heartbeat_at=utcnow(), **values, **documents):
             self.claim_lost = True
             return
         self._record_event(event, progress, values)

@@ -85,7 +85,8 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     train_config = TrainConfig.from_dict(job.train_config).validate()
     data = ensure_preprocessed(ctx.paths, corpus.id, model_config.vocabulary_size,
                                corpus.text_column, progress.preprocessing_progress,
-                               progress.should_stop, store=ctx.store)
+                               progress.should_stop, store=ctx.store,
+                               text_options=corpus.text_options)
     remarks = []  # said on the job while it trains and once it has finished
     if len(data.vocabulary) < model_config.vocabulary_size:
         # A corpus with fewer distinct words than asked for trains on all of them.
@@ -115,8 +116,12 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     except (RnnCoreError, OSError):
         publisher.publish_quietly()  # the checkpoint written as it stopped, for whoever resumes
         raise
+    ending = "Finished"
+    if result.stopped_early:
+        ending = (f"Stopped early: no better validation perplexity in the {train_config.patience} "
+                  f"evaluations after epoch {result.best_epoch}")
     return _finish(ctx, job, corpus, token, data.vocabulary, model_config, train_config, result,
-                   message="Finished" + resumed)
+                   message=ending + resumed)
 
 
 def _resume_point(ctx: WorkerContext, job_id: str, checkpoint_path):
@@ -167,6 +172,7 @@ def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, res
                 model_config=model_config.to_dict(), train_config=train_config.to_dict(),
                 train_loss=finite(result.train_loss), valid_loss=finite(result.valid_loss),
                 valid_perplexity=finite(result.valid_perplexity),
+                best_epoch=result.best_epoch, baselines=result.baselines or None,
                 tokens_seen=int(result.state.get("tokens_seen", 0)),
                 size_bytes=model_path.stat().st_size, owner=job.owner))
         fresh.state, fresh.message, fresh.finished_at = "finished", message, utcnow()

@@ -6,6 +6,9 @@ export const chartColors = {
   train: "#1f5a99",
   valid: "#c0392b",
   halving: "#9a5000",
+  trigram: "#2e7d32",
+  unigram: "#6b6b6b",
+  best: "#7b1fa2",
 };
 
 if (window.Chart) {

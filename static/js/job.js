@@ -1,5 +1,6 @@
 // Job page: polls the job about once a second, draws the loss curve with the learning-rate
-// halvings marked, lists the samples of each evaluation, and cancels through the API.
+// halvings, the counting models' lines and the best evaluation marked, says how the model
+// compares with the trigram counter, lists the samples of each evaluation, and cancels.
 import { el, FINAL_STATES, getJSON, postJSON, setState, setText } from "./dom.js";
 import { formatNumber } from "./format.js";
 import { RateEstimate, showProgress } from "./progress.js";
@@ -9,7 +10,7 @@ const root = document.getElementById("job");
 let job = JSON.parse(document.getElementById("job-data").textContent);
 let lastEvent = 0;
 const halvings = [];
-const series = { running: [], train: [], valid: [] };
+const series = { running: [], train: [], valid: [], trigram: [], unigram: [], best: [] };
 let chart = null;
 const preprocessingRate = new RateEstimate();
 
@@ -46,6 +47,9 @@ function makeChart() {
         { label: "training (running, this epoch)", data: series.running, borderColor: chartColors.running, backgroundColor: chartColors.running, pointRadius: 0, borderWidth: 1 },
         { label: "training", data: series.train, borderColor: chartColors.train, backgroundColor: chartColors.train, pointRadius: 3 },
         { label: "validation", data: series.valid, borderColor: chartColors.valid, backgroundColor: chartColors.valid, pointRadius: 3 },
+        { label: "trigram counter (validation)", data: series.trigram, borderColor: chartColors.trigram, backgroundColor: chartColors.trigram, pointRadius: 0, borderDash: [8, 4], borderWidth: 2 },
+        { label: "unigram counter (validation)", data: series.unigram, borderColor: chartColors.unigram, backgroundColor: chartColors.unigram, pointRadius: 0, borderDash: [2, 3], borderWidth: 2 },
+        { label: "best evaluation (the model)", data: series.best, borderColor: chartColors.best, backgroundColor: chartColors.best, pointStyle: "star", pointRadius: 10, pointBorderWidth: 2, showLine: false },
       ],
     },
     options: {
@@ -78,8 +82,23 @@ function addEvents(events, initial) {
   if (chart) chart.update();
 }
 
+// The counting models' validation perplexities as flat lines in loss units (ln perplexity).
+function showBaselines() {
+  const width = job.nepoch || 1;
+  for (const name of ["trigram", "unigram"]) {
+    const perplexity = (job.baselines || {})[`${name}_perplexity`];
+    series[name].length = 0;
+    if (perplexity) series[name].push({ x: 0, y: Math.log(perplexity) }, { x: width, y: Math.log(perplexity) });
+  }
+  series.best.length = 0;
+  if (job.best) series.best.push({ x: job.best.epoch, y: job.best.valid_loss });
+  if (chart) chart.update();
+}
+
 function show(data) {
   job = data;
+  showBaselines();
+  setText("job-comparison", job.comparison);
   setState(document.getElementById("job-state"), job.state);
   setText("job-queue", job.queue_position ? `number ${job.queue_position} in the queue` : "");
   setText("job-message", job.message);

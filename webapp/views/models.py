@@ -8,6 +8,7 @@ from webapp import actions, files, playground
 from webapp.errors import UserError
 from webapp.forms import GenerateForm, NextWordsForm, ScoreForm, add_errors
 from webapp.records import TrainedModel
+from webapp.serialize import model_dict
 from webapp.visitors import may_change
 
 bp = Blueprint("models", __name__, url_prefix="/models")
@@ -31,7 +32,7 @@ def _render(model: TrainedModel, forms: dict | None = None, results: dict | None
         generate_form=forms.get("generate") or GenerateForm(formdata=None),
         next_form=forms.get("next-words") or NextWordsForm(formdata=None),
         score_form=forms.get("score") or ScoreForm(formdata=None), results=results or {},
-        can_change=may_change(model)), status
+        comparison=model_dict(model)["comparison"], can_change=may_change(model)), status
 
 
 @bp.get("/<model_id>")
