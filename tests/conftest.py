@@ -115,9 +115,9 @@ def client(app):
     return app.test_client()
 
 
-def drain_tasks(app, queues=("cpu", "gpu")) -> list[tuple[str, list]]:
+def drain_tasks(app, queues=("preprocess", "cpu", "gpu")) -> list[tuple[str, list]]:
     """The (task name, args) messages waiting in the app's in-memory broker, oldest first
-    within each queue (the CPU queue's first)."""
+    within each queue (preprocessing's first, then the CPU queue's)."""
     celery = app.extensions["rnnlab_queue"].celery
     sent = []
     with celery.connection_for_read() as conn:

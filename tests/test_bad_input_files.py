@@ -126,13 +126,17 @@ def test_a_corpus_smaller_than_the_vocabulary_trains_on_all_its_words_and_says_s
     client = app.test_client()
     corpus = ready(client, worker_ctx, SENTENCES)
     most = corpus["report"]["unique_words"] + 1  # every word, both markers, UNKNOWN_TOKEN
+    assert most == corpus["report"]["max_vocabulary_size"] == corpus["vocabulary_size"]
     job = client.post("/api/jobs", json={"corpus_id": corpus["id"], "engine": "numpy",
                                          "vocabulary_size": 8000, "hidden_dim": 4, "nepoch": 1})
     assert job.status_code == 202, job.get_json()
+    # the job has the vocabulary it will really have from the start, and says why
+    queued = job.get_json()
+    assert queued["model_config"]["vocabulary_size"] == most
+    assert f"the corpus has only {most} different words" in queued["message"]
+    assert "not 8,000" in queued["message"]
     assert run_training_job(worker_ctx, job.get_json()["id"]) == "finished"
     done = client.get(f"/api/jobs/{job.get_json()['id']}").get_json()
-    assert f"the corpus has only {most} different words" in done["message"]
-    assert "not 8,000" in done["message"]
     model = client.get(f"/api/models/{done['model_id']}").get_json()
     assert model["model_config"]["vocabulary_size"] == most
     saved = load_checkpoint(data_dir / "models" / f"{done['model_id']}.npz")

@@ -106,7 +106,8 @@ def test_workers_listen_on_cpu_unless_told_otherwise():
         assert all(q.exchange.name == q.routing_key == q.name for q in declared)
         return [q.name for q in declared]
 
-    assert queues({}) == ["cpu"]
+    assert queues({}) == ["cpu", "preprocess"]
+    assert queues({"RNNLAB_WORKER_QUEUES": "preprocess"}) == ["preprocess"]
     assert queues({"RNNLAB_WORKER_QUEUES": "gpu"}) == ["gpu"]
     assert queues({"RNNLAB_WORKER_QUEUES": "gpu,cpu"}) == ["gpu", "cpu"]
     assert make_celery(load_settings({})).conf.task_default_queue == "cpu"

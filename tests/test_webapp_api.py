@@ -266,4 +266,8 @@ def test_download_is_a_checkpoint(client, trained_model):
     body = response.data
     response.close()
     with np.load(io.BytesIO(body), allow_pickle=False) as npz:
-        assert npz["V"].shape == (TINY_TRAINING["vocabulary_size"], TINY_TRAINING["hidden_dim"])
+        # the vocabulary asked for, or every word when the corpus has fewer
+        words = trained_model["model_config"]["vocabulary_size"]
+        report = client.get(f"/api/corpora/{trained_model['corpus_id']}").get_json()["report"]
+        assert words == min(TINY_TRAINING["vocabulary_size"], report["max_vocabulary_size"])
+        assert npz["V"].shape == (words, TINY_TRAINING["hidden_dim"])

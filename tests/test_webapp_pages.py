@@ -14,6 +14,7 @@ import pytest
 
 from conftest import TINY_TRAINING, make_test_app, dispose, write_corpus
 from rnncore.generate import LanguageModel
+from rnncore.vocabulary import Vocabulary
 from webapp.hyperparameters import FIELDS
 
 
@@ -133,7 +134,7 @@ def test_ready_corpus_shows_the_tutorial_report(client, ready_corpus):
     assert f"{report['sentences']:,}" in page and f"{report['unique_words']:,}" in page
     assert report["least_frequent_word"] in page
     assert f"{100 * report['unknown_share']:.1f}%" in page
-    assert "SENTENCE_START" in page and 'id="length-data"' in page
+    assert "SENTENCE_START" in page and 'id="length-histogram"' in page
 
 
 def test_training_form_needs_a_ready_corpus(client):
@@ -246,7 +247,12 @@ def test_download_then_delete_a_model(client, trained_model, data_dir):
     assert f"rnnlab-model-{model_id}.npz" in response.headers["Content-Disposition"]
     with np.load(io.BytesIO(body), allow_pickle=False) as npz:
         assert {"U", "V", "W", "vocabulary", "model_config", "train_config"} <= set(npz.files)
-        assert npz["U"].shape == (TINY_TRAINING["hidden_dim"], TINY_TRAINING["vocabulary_size"])
+        # the vocabulary asked for, or every word of the corpus when it has fewer
+        report = client.get(f"/api/corpora/{trained_model['corpus_id']}").get_json()["report"]
+        words = min(TINY_TRAINING["vocabulary_size"], report["max_vocabulary_size"])
+        assert npz["U"].shape == (TINY_TRAINING["hidden_dim"], words)
+        assert len(Vocabulary.from_json(str(npz["vocabulary"]))) == words
+        assert trained_model["model_config"]["vocabulary_size"] == words
     assert client.post(f"/models/{model_id}/delete", data={"confirm": "yes"}).status_code == 302
     assert not (data_dir / "models" / f"{model_id}.npz").exists()
     assert client.get(f"/models/{model_id}").status_code == 404

@@ -82,11 +82,14 @@ def test_a_second_delivery_changes_nothing(client, trained_model, worker_ctx, da
     assert client.get(f"/api/jobs/{trained_model['job_id']}").get_json()["state"] == "finished"
 
 
-def test_model_file_matches_its_record(trained_model, data_dir):
+def test_model_file_matches_its_record(client, trained_model, data_dir):
     checkpoint = load_checkpoint(data_dir / "models" / f"{trained_model['id']}.npz")
     assert checkpoint.model_config.to_dict() == trained_model["model_config"]
     assert checkpoint.train_config.to_dict() == trained_model["train_config"]
-    assert len(checkpoint.vocabulary) == TINY_TRAINING["vocabulary_size"]
+    # the vocabulary asked for, or every word when the corpus has fewer
+    report = client.get(f"/api/corpora/{trained_model['corpus_id']}").get_json()["report"]
+    assert len(checkpoint.vocabulary) == trained_model["model_config"]["vocabulary_size"] == min(
+        TINY_TRAINING["vocabulary_size"], report["max_vocabulary_size"])
     assert checkpoint.state["tokens_seen"] == trained_model["tokens_seen"] > 0
 
 
@@ -191,8 +194,11 @@ def test_divergence_fails_with_advice(client, ready_corpus, worker_ctx):
 
 
 def test_a_corpus_gone_bad_fails_in_words(client, ready_corpus, worker_ctx, data_dir):
-    (data_dir / "corpora" / ready_corpus["id"] / "source.csv").write_bytes(b"\x00\x01binary")
-    job_id = new_job(client, ready_corpus["id"], vocabulary_size=55)  # not preprocessed yet
+    folder = data_dir / "corpora" / ready_corpus["id"]
+    (folder / "source.csv").write_bytes(b"\x00\x01binary")
+    for preprocessed in folder.glob("vocab-*.npz"):  # so the job has to read the text again
+        preprocessed.unlink()
+    job_id = new_job(client, ready_corpus["id"], vocabulary_size=55)
     assert run_training_job(worker_ctx, job_id) == "failed"
     error = client.get(f"/api/jobs/{job_id}").get_json()["error"]
     assert "binary" in error.lower() or "NUL" in error

@@ -22,7 +22,7 @@ from werkzeug.datastructures import FileStorage
 from rnncore.config import ModelConfig
 from rnncore.corpus import SAMPLE_ROWS, preview_csv
 from rnncore.errors import CorpusError
-from webapp import estimate, files, hyperparameters, queue
+from webapp import corpus_options, estimate, files, hyperparameters, queue
 from webapp.engines import check_engine
 from webapp.errors import NotFound, UserError
 from webapp.extensions import db
@@ -91,7 +91,7 @@ def save_upload(upload: FileStorage | None, name: str | None = None) -> Corpus:
         corpus = Corpus(id=corpus_id, name=(name or "").strip()[:120] or display_name(
             upload.filename, "uploaded corpus"), source="upload", state="uploaded",
             size_bytes=size, columns=list(preview.columns), text_column=preview.text_column,
-            owner=current_owner(create=True))
+            preview=corpus_options.upload_preview(preview), owner=current_owner(create=True))
         db.session.add(corpus)
         db.session.commit()
     except BaseException:
@@ -131,12 +131,13 @@ def _store_upload(upload: FileStorage, directory, source):
 def create_sample_corpus(vocabulary_size: int = 8000) -> Corpus:
     """A corpus the worker builds from rnncore's sample text, then preprocesses."""
     vocabulary_size = _vocabulary_size(vocabulary_size)
+    to, waiting = corpus_options.preprocess_queue()
     corpus = Corpus(name="Sample corpus (Python documentation)", source="sample", state="queued",
                     columns=["text"], text_column="text", vocabulary_size=vocabulary_size,
-                    message="Waiting for a worker", owner=current_owner(create=True))
+                    message=waiting, owner=current_owner(create=True))
     db.session.add(corpus)
     db.session.commit()
-    _send(queue.PREPROCESS_CORPUS, corpus, _delete_row(corpus))
+    _send(queue.PREPROCESS_CORPUS, corpus, _delete_row(corpus), to)
     return corpus
 
 
@@ -148,11 +149,18 @@ def _vocabulary_size(value) -> int:
         raise UserError(f"Vocabulary size {exc}.", errors={"vocabulary_size": str(exc)}) from None
 
 
-def request_preprocessing(corpus_id: str, column: str | None, vocabulary_size) -> Corpus:
-    """Queue (again) the preprocessing of a corpus with this column and vocabulary size."""
+def request_preprocessing(corpus_id: str, column: str | None, vocabulary_size,
+                          options: dict | None = None) -> Corpus:
+    """Queue (again) the preprocessing of a corpus with this column and vocabulary size.
+
+    ``options``: the preprocessing choices (``webapp.corpus_options.OPTION_NAMES``); those left
+    out (all, when None) stay as the corpus has them.
+    """
     corpus = get_or_404(Corpus, corpus_id, "corpus")
     require_owner(corpus, "corpus", "preprocess")
     vocabulary_size = _vocabulary_size(vocabulary_size)
+    text_options = corpus_options.parse_options(
+        {**corpus_options.chosen(corpus).to_dict(), **(options or {})})
     column = column or corpus.text_column
     if column not in (corpus.columns or []):
         choices = ", ".join(repr(c) for c in corpus.columns or [])
@@ -161,18 +169,21 @@ def request_preprocessing(corpus_id: str, column: str | None, vocabulary_size) -
                    f"{choices}.")
         raise UserError(message, errors={"column": message})
     before = {k: getattr(corpus, k) for k in ("state", "text_column", "vocabulary_size", "report",
-                                              "error", "fraction_done", "message")}
+                                              "error", "fraction_done", "message",
+                                              "text_options")}
+    to, waiting = corpus_options.preprocess_queue()
     result = db.session.execute(update(Corpus).where(
         Corpus.id == corpus.id, Corpus.state.in_(REPREPROCESSABLE)).values(
         state="queued", text_column=column, vocabulary_size=vocabulary_size, report=None,
-        error=None, fraction_done=0.0, message="Waiting for a worker", updated_at=utcnow()))
+        error=None, fraction_done=0.0, message=waiting, text_options=text_options,
+        updated_at=utcnow()))
     db.session.commit()
     if result.rowcount != 1:
         raise UserError("This corpus is being preprocessed already; wait for it to finish.",
                         status=409)
     db.session.refresh(corpus)
     _send(queue.PREPROCESS_CORPUS, corpus, lambda: db.session.execute(update(Corpus).where(
-        Corpus.id == corpus.id, Corpus.state == "queued").values(**before)))
+        Corpus.id == corpus.id, Corpus.state == "queued").values(**before)), to)
     return corpus
 
 
@@ -228,13 +239,16 @@ def create_job(corpus_id: str, values: dict) -> Job:
     try:
         model_config, train_config, guess = plan_job(corpus, values)
         _check_corpus_fits(corpus.report or {})
+        # The vocabulary the model will really have, so every page shows that number.
+        model_config, remark = corpus_options.fit_vocabulary(model_config, corpus.report or {})
     except InvalidInput as exc:
         raise UserError("Some settings are out of range: " + str(exc), errors=exc.errors) from None
     check_engine(model_config.engine)
     owner = current_owner(create=True)
     to = queue.queue_for_engine(model_config.engine)
     job = Job(corpus_id=corpus.id, state="queued", model_config=model_config.to_dict(),
-              train_config=train_config.to_dict(), message="Waiting for a worker",
+              train_config=train_config.to_dict(),
+              message="Waiting for a worker" + (f" ({remark})" if remark else ""),
               estimated_epoch_seconds=guess["epoch_seconds"], owner=owner, queue=to)
     db.session.add(job)
     # Counted after the insert, inside its transaction: two requests at once cannot both slip

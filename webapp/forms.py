@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from webapp.hyperparameters import FIELDS
@@ -32,8 +32,16 @@ class PreprocessForm(FlaskForm):
     column = SelectField("Text column", choices=[], validate_choice=False,
                          description="The column that holds the text (detected by default).")
     vocabulary_size = _number("Vocabulary size",
-                              "Words kept; the report shows how many become UNKNOWN_TOKEN.",
+                              "Words kept; the report compares 2,000 to 16,000 words and shows "
+                              "how many become UNKNOWN_TOKEN at each.",
                               default="8000", min=50, max=20000, step=1)
+    one_sentence_per_row = BooleanField(
+        "Each row is one sentence", description="Do not split rows into sentences.")
+    pretokenized = BooleanField(
+        "The text is already tokenized (split on spaces)",
+        description="Words are separated by spaces as they are; NLTK's tokenizer is not used.")
+    lowercase = BooleanField("Lowercase the text", default=True,
+                             description="As in the tutorial; markers such as <unk> keep their case.")
 
 
 class ButtonForm(FlaskForm):

@@ -107,7 +107,10 @@ def generate(model: LanguageModel, data: dict) -> dict:
 def next_words(model: LanguageModel, data: dict) -> dict:
     """The k most probable next words after ``prefix``."""
     prefix = _text(data, "prefix", MAX_PREFIX_CHARS)
-    return model.next_words(prefix, k=_number(data, "k", int, 10, 1, min(50, model.word_dim)))
+    answer = model.next_words(prefix, k=_number(data, "k", int, 10, 1, min(50, model.word_dim)))
+    for candidate in answer["candidates"]:  # UNKNOWN_TOKEN as the corpus wrote it (<unk>)
+        candidate["word"] = model.vocabulary.written(candidate["word"])
+    return answer
 
 
 def score(model: LanguageModel, data: dict) -> dict:

@@ -25,7 +25,7 @@ so that the worker may import it (see ``webapp.records`` for why that single cro
 | RNNLAB_PLAYGROUND_RATE_LIMIT | 120 per minute | generate / next words / score per address; "off" |
 | RNNLAB_ARTIFACT_STORE | (the data folder) | file:///shared/folder or s3://bucket/prefix for many hosts |
 | RNNLAB_S3_ENDPOINT_URL | (AWS) | an S3-compatible server's URL (MinIO, Ceph...) |
-| RNNLAB_WORKER_QUEUES | cpu | queues a worker takes jobs from: cpu, gpu or "gpu,cpu" |
+| RNNLAB_WORKER_QUEUES | cpu,preprocess | queues a worker takes work from: cpu, gpu, preprocess |
 | RNNLAB_TRUSTED_HOSTS | loopback + RNNLAB_HOST | Host header names the web app answers; ".lan": any under it; "*": any |
 """
 from __future__ import annotations
@@ -37,10 +37,12 @@ from pathlib import Path
 from typing import Mapping
 
 
-# The Celery queues: CPU engines and preprocessing go to "cpu", the JAX engine to "gpu".
+# The Celery queues: CPU engines go to "cpu", the JAX engine to "gpu", and preprocessing to its
+# own "preprocess", which a small worker of its own serves so that it never waits behind training.
 QUEUE_CPU = "cpu"
 QUEUE_GPU = "gpu"
-QUEUES = (QUEUE_CPU, QUEUE_GPU)
+QUEUE_PREPROCESS = "preprocess"
+QUEUES = (QUEUE_CPU, QUEUE_GPU, QUEUE_PREPROCESS)
 
 
 # What a browser on this machine calls it; a page served under any other name could be a DNS
@@ -76,7 +78,9 @@ class Settings:
     playground_rate_limit: str | None = "120 per minute"
     artifact_store: str | None = None  # None: the data folder itself (see webapp.artifacts)
     s3_endpoint_url: str | None = None  # None: AWS's own endpoints
-    worker_queues: tuple[str, ...] = (QUEUE_CPU,)  # what a worker started here listens on
+    # What a worker started here listens on: a plain worker preprocesses too, so that one
+    # worker alone still serves everything; the Procfile adds one that only preprocesses.
+    worker_queues: tuple[str, ...] = (QUEUE_CPU, QUEUE_PREPROCESS)
     # Host names (lowercase, IPv6 without brackets; ".lan": any name under lan) the web app
     # answers to; None: any (RNNLAB_TRUSTED_HOSTS="*"). See webapp.factory.host_is_trusted.
     trusted_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
@@ -158,7 +162,7 @@ def _database_url(raw: str) -> str:
 
 
 def _worker_queues(environ: Mapping[str, str]) -> tuple[str, ...]:
-    raw = environ.get("RNNLAB_WORKER_QUEUES", "").strip() or QUEUE_CPU
+    raw = environ.get("RNNLAB_WORKER_QUEUES", "").strip() or f"{QUEUE_CPU},{QUEUE_PREPROCESS}"
     names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     unknown = [n for n in names if n not in QUEUES]
     if unknown or not names:

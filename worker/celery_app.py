@@ -6,16 +6,18 @@ message prefetched per process, soft and hard time limits, and a Redis visibilit
 than the hard limit so that Redis never hands a running job to a second worker. Job state lives
 in the database, so there is no result backend.
 
-A worker listens on the queues RNNLAB_WORKER_QUEUES names ("cpu" by default; "gpu" on a machine
-with a GPU, which takes the JAX engine's jobs; ``-Q`` on the command line overrides it). Files
-reach other hosts through the artifact store (``webapp.artifacts``).
+A worker listens on the queues RNNLAB_WORKER_QUEUES names ("cpu,preprocess" by default; "gpu" on
+a machine with a GPU, which takes the JAX engine's jobs; ``-Q`` on the command line overrides it).
+Preprocessing has a queue of its own, "preprocess": the Procfile runs a one-process worker that
+listens only there, so a corpus is preprocessed at once even while every training slot is busy.
+Files reach other hosts through the artifact store (``webapp.artifacts``).
 """
 from __future__ import annotations
 
 from celery import Celery
 from kombu import Exchange, Queue
 
-from webapp.settings import QUEUE_CPU, Settings, load_settings
+from webapp.settings import QUEUE_CPU, QUEUE_PREPROCESS, Settings, load_settings
 
 TASK_NAMES = ("worker.tasks.preprocess_corpus", "worker.tasks.train_model")
 
@@ -43,6 +45,8 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=True,
         task_default_queue=QUEUE_CPU,
+        # Preprocessing sent without a queue named (a retry, a re-sent message) goes to its own.
+        task_routes={"worker.tasks.preprocess_corpus": {"queue": QUEUE_PREPROCESS}},
         # Each queue on its own exchange and key: left to Celery's defaults, a "gpu" queue would
         # also be bound to the "cpu" exchange and key, and could be handed CPU work.
         task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name)

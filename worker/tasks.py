@@ -4,8 +4,8 @@ the record out. Names are explicit and equal to their dotted path; the web app s
 A message can arrive twice (a worker killed mid-run puts it back). The claim in the runner makes
 the second delivery harmless; when the first worker may still be alive, the task checks again
 after the heartbeat would have gone stale, and takes the job over if it has. Every message goes
-back to the queue its row names (preprocessing: "cpu"; a job: the queue the web app chose), so a
-GPU job is never taken by a CPU worker.
+back to the queue it came from (preprocessing: "preprocess"; a job: the queue the web app chose
+and its row names), so a GPU job is never taken by a CPU worker.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from celery.signals import worker_ready
 from sqlalchemy import select
 
 from webapp.records import Corpus, Job
-from webapp.settings import QUEUE_CPU
+from webapp.settings import QUEUE_CPU, QUEUE_PREPROCESS
 from worker.celery_app import app
 from worker.claims import seconds_until_stale
 from worker.context import WorkerContext, context_for
@@ -36,7 +36,10 @@ def worker_context() -> WorkerContext:
 
 
 def queue_of(row) -> str:
-    """The queue a row's work goes to; jobs made before there were two queues went to "cpu"."""
+    """The queue a row's work goes to: a corpus's to "preprocess"; a job's to the one its row
+    names (jobs made before there were two queues went to "cpu")."""
+    if isinstance(row, Corpus):
+        return QUEUE_PREPROCESS
     return getattr(row, "queue", None) or QUEUE_CPU
 
 
@@ -56,7 +59,9 @@ def preprocess_corpus(self, corpus_id: str) -> str:
     ctx = worker_context()
     outcome = run_preprocessing(ctx, corpus_id)
     if outcome == "skipped" and (again := _recheck_in(ctx, Corpus, corpus_id)) is not None:
-        raise self.retry(countdown=again[0], queue=again[1])
+        # Back to the queue it came from: "preprocess", or "cpu" where no worker serves that.
+        arrived = (self.request.delivery_info or {}).get("routing_key") or QUEUE_PREPROCESS
+        raise self.retry(countdown=again[0], queue=arrived)
     log.info("corpus %s: %s", corpus_id, outcome)
     return outcome
 

@@ -1,8 +1,8 @@
-// Corpus page: follows preprocessing (bar, percentage, time left) until the report is ready,
-// then reloads to show it; draws the sentence-length histogram.
+// Corpus page: follows preprocessing (bar, percentage, time left, what it waits for) until the
+// report is ready, then reloads to show it; shows the first rows as the ticked choices would
+// tokenize them (the page holds all eight combinations, so no request is needed).
 import { getJSON, setState, setText } from "./dom.js";
 import { RateEstimate, showProgress } from "./progress.js";
-import { chartColors } from "./charts.js";
 
 const live = document.getElementById("corpus-live");
 const rate = new RateEstimate();
@@ -22,34 +22,44 @@ async function poll() {
       percent: document.getElementById("corpus-percent"),
       eta: document.getElementById("corpus-eta"),
     }, fraction, left);
-    setText("corpus-message", corpus.message || "Waiting for a worker");
+    if (corpus.message) setText("corpus-message", corpus.message);
+    const hint = document.getElementById("corpus-hint");
+    if (hint && hint.dataset[corpus.state]) hint.textContent = hint.dataset[corpus.state];
   } catch (_) {
     // Try again on the next tick.
   }
   setTimeout(poll, 1000);
 }
 
-function drawHistogram() {
-  const data = document.getElementById("length-data");
-  const canvas = document.getElementById("length-chart");
-  if (!data || !canvas || !window.Chart) return;
-  const bins = JSON.parse(data.textContent);
-  new window.Chart(canvas, {
-    type: "bar",
-    data: {
-      labels: bins.map((b) => (b.lo === b.hi ? `${b.lo}` : `${b.lo}–${b.hi}`)),
-      datasets: [{ label: "sentences", data: bins.map((b) => b.count), backgroundColor: chartColors.bars }],
-    },
-    options: {
-      animation: false,
-      maintainAspectRatio: false,
-      plugins: { legend: { display: false } },
-      scales: { x: { title: { display: true, text: "words per sentence" } },
-                y: { title: { display: true, text: "sentences" }, beginAtZero: true } },
-    },
-  });
-  document.getElementById("length-table").hidden = true;
+const MARKERS = new Set(["SENTENCE_START", "SENTENCE_END", "UNKNOWN_TOKEN"]);
+const CHOICES = ["one_sentence_per_row", "pretokenized", "lowercase"];
+
+function showTokenized() {
+  const data = document.getElementById("tokenized-data");
+  const list = document.getElementById("tokenized-rows");
+  if (!data || !list) return;
+  const combos = JSON.parse(data.textContent);
+  const boxes = CHOICES.map((name) => document.getElementById(name));
+  const render = () => {
+    const key = boxes.map((box) => (box && box.checked ? "1" : "0")).join("-");
+    list.replaceChildren(...(combos[key] || []).map((row) => {
+      const item = document.createElement("li");
+      for (const sentence of row) {
+        const line = document.createElement("span");
+        line.className = "sentence";
+        for (const token of sentence) {
+          const tok = document.createElement("span");
+          tok.className = MARKERS.has(token) ? "tok marker" : "tok";
+          tok.textContent = token;
+          line.append(tok, " ");
+        }
+        item.append(line);
+      }
+      return item;
+    }));
+  };
+  boxes.forEach((box) => box && box.addEventListener("change", render));
 }
 
 if (live && ["queued", "preprocessing"].includes(live.dataset.state)) setTimeout(poll, 1000);
-drawHistogram();
+showTokenized();

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from wtforms.validators import ValidationError
 
 from webapp import actions, deletion, playground
+from webapp import corpus_options
 from webapp.engines import engine_choice
 from webapp.errors import UserError
 from webapp.extensions import db
@@ -128,10 +129,12 @@ def delete_corpus(corpus_id: str):
 
 @bp.post("/corpora/<corpus_id>/preprocess")
 def preprocess_corpus(corpus_id: str):
-    """Queue preprocessing: ``column`` (default: detected), ``vocabulary_size`` (8000)."""
+    """Queue preprocessing: ``column`` (default: detected), ``vocabulary_size`` (8000), and the
+    choices ``one_sentence_per_row``, ``pretokenized``, ``lowercase`` (default: the corpus's)."""
     data = _json_body()
+    choices = {k: data[k] for k in corpus_options.OPTION_NAMES if k in data}
     corpus = actions.request_preprocessing(corpus_id, data.get("column"),
-                                           data.get("vocabulary_size", 8000))
+                                           data.get("vocabulary_size", 8000), choices or None)
     return corpus_dict(corpus), 202
 
 
