@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnncore.config import ALL_ENGINES, DTYPES, ModelConfig, TrainConfig
+from rnncore.config import ALL_ENGINES, CELLS, DTYPES, ModelConfig, TrainConfig
 from rnncore.optimizers import OPTIMIZERS
 
 # Defaults are rnncore's (the tutorial's), so the form follows the library when they change.
@@ -35,10 +35,17 @@ FIELDS = (
     Field("vocabulary_size", "Vocabulary size", "model", int, _MODEL.vocabulary_size,
           "Words the model knows; rarer words become UNKNOWN_TOKEN. The tutorial uses 8000.",
           50, 20000),
+    Field("cell", "Cell", "model", str, _MODEL.cell,
+          "rnn is the tutorial's tanh cell; gru (the tutorial's part 4) and lstm have gates that "
+          "keep what matters for longer and usually learn a better model.", choices=CELLS),
     Field("hidden_dim", "Hidden size", "model", int, _MODEL.hidden_dim,
           "Size of the hidden state s_t, the network's memory of earlier words.", 2, 512),
     Field("bptt_truncate", "BPTT truncation", "model", int, _MODEL.bptt_truncate,
-          "How many steps back each word's error flows through time.", 1, 50),
+          "How many steps back each word's error flows through time (the rnn cell; the gated "
+          "cells back-propagate through whole sentences).", 1, 50),
+    Field("dropout", "Dropout", "model", float, _MODEL.dropout,
+          "Share of the input and output connections switched off at random in each training "
+          "step, so the network cannot just memorise a small corpus. 0 turns it off.", 0.0, 0.8),
     Field("learning_rate", "Learning rate", "train", float, _TRAIN.learning_rate,
           "Step size of each update; halved automatically whenever the loss goes up.", 1e-5, 1.0),
     Field("nepoch", "Epochs", "train", int, _TRAIN.nepoch,

@@ -49,7 +49,7 @@ function makeChart() {
         { label: "validation", data: series.valid, borderColor: chartColors.valid, backgroundColor: chartColors.valid, pointRadius: 3 },
         { label: "trigram counter (validation)", data: series.trigram, borderColor: chartColors.trigram, backgroundColor: chartColors.trigram, pointRadius: 0, borderDash: [8, 4], borderWidth: 2 },
         { label: "unigram counter (validation)", data: series.unigram, borderColor: chartColors.unigram, backgroundColor: chartColors.unigram, pointRadius: 0, borderDash: [2, 3], borderWidth: 2 },
-        { label: "best evaluation (the model)", data: series.best, borderColor: chartColors.best, backgroundColor: chartColors.best, pointStyle: "star", pointRadius: 10, pointBorderWidth: 2, showLine: false },
+        { label: "best evaluation (the model)", data: series.best, borderColor: chartColors.best, backgroundColor: chartColors.best, pointStyle: "star", pointRadius: 10, pointBorderWidth: 2, showLine: false, clip: false },
       ],
     },
     options: {
