@@ -4,8 +4,9 @@ The tutorial's setting (vocabulary 8000, 100 hidden units, bptt_truncate 4) on a
 5-45 word sentences with Zipf-distributed word ids. Rows: the numpy reference one sentence at a
 time (the tutorial's float64 ``sgd_step``), the PyTensor engine one sentence at a time and in
 batches of 32 and 128 (float32), optionally a PyTorch reference of the same model with the same
-per-output truncation, and the machine's float32 matrix-multiply rate turned into the tokens/s it
-allows: each token costs 6*H*C flops in the output layer (2*H*C for the logits, 2*H*C for dL/ds,
+per-output truncation, with ``--cells`` the GRU and LSTM on the PyTensor engine in batches of 32
+(whole-sentence back-propagation, so their recurrence costs more than the vanilla cell's), and
+the machine's float32 matrix-multiply rate turned into the tokens/s it allows: each token costs 6*H*C flops in the output layer (2*H*C for the logits, 2*H*C for dL/ds,
 2*H*C for dL/dV); the recurrence (about 6*H*H*(k+2)) is under 3% of that and left out.
 Engines run in interleaved rounds so that other load on the machine hits them alike. On a shared
 machine ``--one-core`` gives steadier numbers: the process is pinned to one core with one BLAS
@@ -86,7 +87,7 @@ def batch_runner(train_batch, X, Y, batch_size, rng):
     return step
 
 
-def build_runners(X, Y, compare):
+def build_runners(X, Y, compare, gated=False):
     """Every engine as a (name, step function), warmed up (compiled) before timing."""
     from rnncore.rnn_pytensor import RNNPyTensor
 
@@ -103,6 +104,11 @@ def build_runners(X, Y, compare):
         runners.append((f"PyTensor, batch {batch_size}", batch_runner(
             lambda x, y, m, model=model: model.train_step(x, y, m, LEARNING_RATE),
             X, Y, batch_size, np.random.default_rng(2))))
+    for cell in ("gru", "lstm") if gated else ():
+        model = RNNPyTensor(VOCABULARY_SIZE, HIDDEN_DIM, BPTT_TRUNCATE, rng=rng, cell=cell)
+        runners.append((f"PyTensor {cell.upper()}, batch 32", batch_runner(
+            lambda x, y, m, model=model: model.train_step(x, y, m, LEARNING_RATE),
+            X, Y, 32, np.random.default_rng(2))))
     notes = []
     if compare:
         try:
@@ -137,12 +143,12 @@ def pin_to_one_core():
     return threadpool_limits(limits=1)
 
 
-def run(rounds=3, seconds=2.0, compare=False, sentences=3000, one_core=False):
+def run(rounds=3, seconds=2.0, compare=False, sentences=3000, one_core=False, gated=False):
     """Interleaved rounds; returns (rows of (name, median, best), matmul GFLOP/s, notes)."""
     limiter = pin_to_one_core() if one_core else None
     clock = time.process_time if one_core else time.perf_counter
     X, Y = synthetic_corpus(np.random.default_rng(0), sentences)
-    runners, notes = build_runners(X, Y, compare)
+    runners, notes = build_runners(X, Y, compare, gated)
     speeds = {name: [] for name, _ in runners}
     rates = []
     for _ in range(rounds):
@@ -183,8 +189,11 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=2.0, help="seconds per engine per round")
     parser.add_argument("--one-core", action="store_true",
                         help="one core, one BLAS thread, tokens per CPU-second (steady when shared)")
+    parser.add_argument("--cells", action="store_true",
+                        help="add the GRU and LSTM cells (PyTensor, batch 32)")
     args = parser.parse_args(argv)
-    rows, gflops, notes = run(args.rounds, args.seconds, args.compare, one_core=args.one_core)
+    rows, gflops, notes = run(args.rounds, args.seconds, args.compare, one_core=args.one_core,
+                              gated=args.cells)
     print(format_table(rows, gflops, notes))
 
 
