@@ -7,8 +7,9 @@ re-indexed at a smaller vocabulary is computed by the same code as the first one
   may have fewer words), the share of the text's words it keeps (sentence markers left out) and
   the share of all tokens, markers included as in the tutorial's count, that become UNKNOWN_TOKEN
   (the corpus's own ``<unk>`` included).
-- ``length_histogram``: sentence lengths in bins of one width, up to the 99th percentile; longer
-  sentences are one last bin marked ``"tail": true`` (so no bar is wider than the others).
+- ``length_histogram``: sentence lengths in bins of one width, up to the 99th percentile; much
+  longer sentences are one last bin marked ``"tail": true``, which pages say in words rather than
+  draw (so no bar is wider than the others).
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def length_histogram(lengths: np.ndarray) -> list[dict]:
 
     Bins are ``width`` words wide from 1 (``lo`` and ``hi`` inclusive), the width the smallest of
     HISTOGRAM_WIDTHS that covers the 99th percentile in HISTOGRAM_MAX_BINS bins. Sentences
-    longer than the last bin make one more bin, ``{"lo", "hi": longest, "count", "tail": True}``.
+    longer than that, by more than three bins, make one more bin, ``{"lo", "hi": longest,
+    "count", "tail": True}``.
     """
     words = np.asarray(lengths) - 2  # (sentences,)
     if not len(words):
@@ -72,6 +74,8 @@ def length_histogram(lengths: np.ndarray) -> list[dict]:
     width = next((w for w in HISTOGRAM_WIDTHS if math.ceil(p99 / w) <= HISTOGRAM_MAX_BINS),
                  HISTOGRAM_WIDTHS[-1])
     top = min(longest, math.ceil(p99 / width) * width)  # last length drawn in a full bin
+    if longest - top <= 3 * width:  # a short tail is drawn in full bins too
+        top = longest
     n_bins = math.ceil(top / width)
     counts = np.bincount((np.clip(words, 1, None) - 1) // width, minlength=n_bins + 1)
     bins = [{"lo": i * width + 1, "hi": (i + 1) * width, "count": int(counts[i])}
