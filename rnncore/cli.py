@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocabulary-size", type=int, default=8000,
                    help="words kept, UNKNOWN_TOKEN and the sentence markers included (default 8000)")
     p.add_argument("--column", help="column holding the text (default: detected)")
+    p.add_argument("--one-sentence-per-row", action="store_true",
+                   help="each row is one sentence: do not split rows into sentences")
+    p.add_argument("--pretokenized", action="store_true",
+                   help="the text is already tokenized: split words on spaces only")
+    p.add_argument("--keep-case", action="store_true",
+                   help="do not lowercase (the tutorial lowercases); markers keep their case anyway")
     p.add_argument("-o", "--output", required=True, help="corpus file to write (.npz)")
     _add_train_parser(sub)
     p = sub.add_parser("generate", help="sample sentences from a trained model",
@@ -103,7 +109,9 @@ def cmd_preprocess(args) -> int:
     from tqdm import tqdm
 
     from rnncore.preprocess import preprocess_csv
+    from rnncore.text import TextOptions
 
+    options = TextOptions(args.one_sentence_per_row, args.pretokenized, not args.keep_case)
     print("Reading CSV file...")
     with tqdm(total=100, unit="%", leave=False, disable=not sys.stderr.isatty()) as bar:
         def progress(fraction, message):
@@ -111,7 +119,7 @@ def cmd_preprocess(args) -> int:
             bar.set_description(message)
 
         corpus = preprocess_csv(args.csv, vocabulary_size=args.vocabulary_size,
-                                column=args.column, progress=progress)
+                                column=args.column, progress=progress, options=options)
     r = corpus.report
     print(f"Parsed {r['sentences']} sentences.")
     print(f"Found {r['unique_words']} unique words tokens.")
@@ -121,6 +129,11 @@ def cmd_preprocess(args) -> int:
     print(f"\nExample sentence: '{r['example_sentence']}'")
     print(f"\nExample sentence after Pre-processing: '{r['example_tokens']}'")
     print(f"\n{r['unknown_share']:.1%} of the {r['tokens']} tokens became UNKNOWN_TOKEN.")
+    print(f"Sentence splitter: {r['sentence_splitter']}"
+          + (f" ({r['sentence_splitter_source']})" if r.get("sentence_splitter_source") else ""))
+    for c in r["vocabulary_candidates"]:
+        print(f"  vocabulary {c['vocabulary_size']:>6,}: keeps {c['coverage']:.1%} of the words, "
+              f"{c['unknown_share']:.1%} of the tokens become UNKNOWN_TOKEN")
     corpus.save(args.output)
     print(f"Wrote {args.output}")
     return 0

@@ -50,6 +50,23 @@ def test_preprocess_prints_the_tutorial_report(tmp_path, corpus, capsys):
     assert (tmp_path / "c.npz").exists()
 
 
+def test_preprocess_reads_a_corpus_as_its_author_wrote_it(tmp_path, capsys):
+    from rnncore.preprocess import PreprocessedCorpus
+    from written_corpora import newswire_rows, write_csv
+
+    rows = newswire_rows(200)
+    path = write_csv(tmp_path / "newswire.csv", rows)
+    assert main(["preprocess", str(path), "--one-sentence-per-row", "--pretokenized",
+                 "--keep-case", "-o", str(tmp_path / "c.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"Parsed {len(rows)} sentences." in out and "Sentence splitter: rows" in out
+    assert "vocabulary" in out and "of the words" in out
+    corpus = PreprocessedCorpus.load(tmp_path / "c.npz")
+    assert "N" in corpus.vocabulary and corpus.vocabulary.unknown_spelling == "<unk>"
+    assert corpus.vocabulary.text_options == {"one_sentence_per_row": True, "pretokenized": True,
+                                              "lowercase": False}
+
+
 def test_train_generate_score(tmp_path, corpus, capsys):
     model = tmp_path / "model.npz"
     assert main(["train", str(corpus / "corpus.npz"), "--hidden-dim", "8", "--nepoch", "2",
