@@ -114,5 +114,6 @@ def corpus_figures(word_counts: Counter, lengths: np.ndarray,
         "max_vocabulary_size": max_vocabulary_size(word_counts),
         "vocabulary_candidates": vocabulary_candidates(word_counts, len(lengths)),
         "unknown_spelling": unknown_spelling,
-        "marked_unknown_share": float(word_counts.get(UNKNOWN_TOKEN, 0) / tokens) if tokens else 0.0,
+        "marked_unknown_share": float(word_counts.get(UNKNOWN_TOKEN, 0) / tokens) if tokens
+        else 0.0,
     }

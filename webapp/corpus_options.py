@@ -54,7 +54,7 @@ def chosen(corpus) -> TextOptions:
 
 
 def upload_preview(preview: CsvPreview) -> dict:
-    """What the corpus page shows of an upload, read once: first rows and a suggestion per column."""
+    """What the corpus page shows of an upload, read once: first rows, a suggestion per column."""
     suggestions = {}
     for i, column in enumerate(preview.columns):
         suggestions[column] = suggest_options(row[i] for row in preview.rows if i < len(row))

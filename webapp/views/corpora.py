@@ -158,8 +158,8 @@ def _render_detail(corpus: Corpus, form: PreprocessForm | None = None, status: i
     suggestion = _suggestion(preview, column)
     options = _form_options(corpus, suggestion)
     if form is None:
-        form = PreprocessForm(column=corpus.text_column, vocabulary_size=str(corpus.vocabulary_size),
-                              **options.to_dict())
+        form = PreprocessForm(column=corpus.text_column,
+                              vocabulary_size=str(corpus.vocabulary_size), **options.to_dict())
     form.column.choices = [(c, c) for c in corpus.columns or []]
     texts = _column_texts(preview, column)
     report = corpus.report or {}
