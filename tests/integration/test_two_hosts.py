@@ -33,7 +33,7 @@ def hosts_factory(tmp_path):
         database_url = database_url or f"sqlite:///{tmp_path / 'db' / 'rnnlab.sqlite3'}"
         (tmp_path / "db").mkdir(exist_ok=True)
         stack = HostsStack(tmp_path / f"hosts{len(stacks)}", database_url,
-                           workers or {"a": "cpu", "b": "cpu"}, **env)
+                           workers or {"a": "cpu,preprocess", "b": "cpu,preprocess"}, **env)
         stacks.append(stack)
         return stack.start(*names)
 
@@ -111,7 +111,7 @@ def test_the_same_on_postgresql(hosts_factory, tmp_path):
 
 
 def test_a_gpu_worker_takes_the_jax_jobs_and_a_cpu_worker_the_rest(hosts_factory, tmp_path):
-    stack = hosts_factory(workers={"cpu1": "cpu", "gpu1": "gpu"})
+    stack = hosts_factory(workers={"cpu1": "cpu,preprocess", "gpu1": "gpu"})
     corpus = ready_corpus(stack, tmp_path)
     # The form answers from a look at the workers a moment old: as a person would, reload.
     for _ in range(20):
