@@ -33,7 +33,9 @@ class Field:
 
 FIELDS = (
     Field("vocabulary_size", "Vocabulary size", "model", int, _MODEL.vocabulary_size,
-          "Words the model knows; rarer words become UNKNOWN_TOKEN. The tutorial uses 8000.",
+          "Words the model knows; rarer words become UNKNOWN_TOKEN. Filled in with the corpus's "
+          "own vocabulary (its report compares sizes); another size re-indexes the corpus when "
+          "the job starts, and more words than the corpus has gives all of them.",
           50, 20000),
     Field("cell", "Cell", "model", str, _MODEL.cell,
           "rnn is the tutorial's tanh cell; gru (the tutorial's part 4) and lstm have gates that "
