@@ -230,4 +230,23 @@ def test_the_worker_routes_preprocessing_to_its_own_queue():
     assert app.conf.task_routes["worker.tasks.preprocess_corpus"] == {"queue": "preprocess"}
     assert BASE_VOCABULARY_SIZE == FIELDS_BY_NAME["vocabulary_size"].hi
     procfile = (Path(__file__).resolve().parents[1] / "Procfile").read_text()
-    assert re.search(r"^preprocess: celery .* -Q preprocess --concurrency 1", procfile, re.M)
+    assert re.search(r"^preprocess: .*celery .* -Q preprocess --concurrency 1", procfile, re.M)
+
+
+def test_a_file_preprocessed_by_an_older_version_is_made_again(client, worker_ctx, corpus_csv,
+                                                                 data_dir):
+    """Files from before markers stayed whole have no candidates in their report: read again."""
+    from rnncore.preprocess import PreprocessedCorpus
+
+    corpus = upload(client, corpus_csv).get_json()
+    _preprocess(client, worker_ctx, corpus["id"], vocabulary_size=60)
+    folder = data_dir / "corpora" / corpus["id"]
+    (own,) = folder.glob("vocab-60-*.npz")
+    old = PreprocessedCorpus.load(own)
+    old.report = {k: v for k, v in old.report.items() if k != "vocabulary_candidates"}
+    old.save(own)
+    for base in folder.glob("vocab-20000-*.npz"):
+        base.unlink()
+    again = _preprocess(client, worker_ctx, corpus["id"], vocabulary_size=60)
+    assert "vocabulary_candidates" in again["report"]
+    assert "vocabulary_candidates" in PreprocessedCorpus.load(own).report

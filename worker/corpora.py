@@ -42,9 +42,15 @@ MISSING_UPLOAD = ("The uploaded file is not in the artifact store this worker re
 
 
 def _load(store: ArtifactStore, path: Path) -> PreprocessedCorpus | None:
+    """The preprocessed file at ``path``; None when there is none, or when it was made before
+    markers were kept whole (its report has no vocabulary candidates): then the text is read
+    again, once, and the file replaced."""
     key = store.key(path)
     if path.exists() or store.exists(key):
-        return PreprocessedCorpus.load(store.fetch(key))
+        corpus = PreprocessedCorpus.load(store.fetch(key))
+        if "vocabulary_candidates" in corpus.report:
+            return corpus
+        log.info("%s was preprocessed by an older version; preprocessing again", path.name)
     return None
 
 
@@ -79,8 +85,8 @@ def ensure_preprocessed(paths: DataPaths, corpus_id: str, vocabulary_size: int,
                               options=TextOptions.from_dict(text_options))
         _save(store, base, base_path)
     corpus = base.with_vocabulary_size(vocabulary_size)
-    if keep and target != base_path:
-        _save(store, corpus, target)
+    if (keep or (target.exists() or store.exists(store.key(target)))) and target != base_path:
+        _save(store, corpus, target)  # the corpus's own size, or an older version's file replaced
     return corpus
 
 
