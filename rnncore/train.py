@@ -34,6 +34,8 @@ INIT_STREAM, SPLIT_STREAM, BATCH_STREAM, SAMPLE_STREAM = 0, 1, 2, 3
 # Dropout masks: each batch's drawn from (seed, DROPOUT_STREAM, epoch, batch index), so a resumed
 # run drops exactly what the uninterrupted one would have.
 DROPOUT_STREAM = 4
+# Words of training text whose loss an evaluation measures (see _train_sample).
+TRAIN_EVAL_TOKENS, TRAIN_EVAL_STREAM = 50_000, 5
 # During a loss evaluation, should_stop is polled this often (seconds), between batches.
 EVAL_STOP_CHECK_S = 0.5
 
@@ -98,6 +100,18 @@ def split_corpus(sentences, train_config: TrainConfig):
     return train, valid, skipped
 
 
+def _train_sample(train: list, seed: int) -> list:
+    """The training sentences whose loss each evaluation measures: all of them up to
+    TRAIN_EVAL_TOKENS words, else a fixed random share of about that many. The loss only decides
+    when the learning rate halves, and a full pass over a large corpus cost a third of an epoch."""
+    if sum(len(s) - 1 for s in train) <= TRAIN_EVAL_TOKENS:
+        return train
+    order = np.random.default_rng([seed, TRAIN_EVAL_STREAM]).permutation(len(train))
+    lengths = np.array([len(train[i]) - 1 for i in order])
+    keep = int(np.searchsorted(np.cumsum(lengths), TRAIN_EVAL_TOKENS)) + 1
+    return [train[i] for i in np.sort(order[:keep])]
+
+
 def _eval_batches(sentences, batch_size, dtype):
     """Fixed batches of similar-length sentences for measuring loss; no randomness needed."""
     ordered = sorted(sentences, key=len)
@@ -137,7 +151,8 @@ class _Trainer:
         self.X, self.Y = [s[:-1] for s in train], [s[1:] for s in train]
         self.train_tokens = sum(len(y) for y in self.Y)
         self.n_batches = math.ceil(len(self.X) / config.batch_size)
-        self.train_eval = _eval_batches(train, config.batch_size, model.dtype)
+        self.train_eval = _eval_batches(_train_sample(train, config.seed), config.batch_size,
+                                        model.dtype)
         self.valid_eval = _eval_batches(valid, config.batch_size, model.dtype)
         self.uniform_loss = math.log(model.word_dim)
         self.rng = np.random.default_rng([config.seed, BATCH_STREAM])

@@ -117,3 +117,17 @@ def test_update_best_counts_evaluations_without_improvement():
             assert state["evaluations_since_best"] == 2  # 2.00005 is not better by 1e-4
             assert safeguards.should_stop_early(state, 2)
     assert state["best"]["epoch"] == 4 and state["evaluations_since_best"] == 0
+
+
+def test_evaluations_measure_a_fixed_sample_of_a_large_training_split(monkeypatch):
+    from rnncore import train as training
+
+    sentences = toy_corpus(400).sentences
+    assert training._train_sample(sentences, seed=1) == sentences  # small: all of it
+    monkeypatch.setattr(training, "TRAIN_EVAL_TOKENS", 300)
+    sample = training._train_sample(sentences, seed=1)
+    words = sum(len(s) - 1 for s in sample)
+    assert 300 <= words < 300 + max(len(s) for s in sentences)
+    assert [id(s) for s in sample] == [id(s) for s in training._train_sample(sentences, seed=1)]
+    assert {id(s) for s in sample} <= {id(s) for s in sentences}
+    assert [id(s) for s in sample] != [id(s) for s in training._train_sample(sentences, seed=2)]
