@@ -22,6 +22,8 @@ import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 # Imported here, before any background thread asks the workers: a module half-imported by one
 # thread looks incomplete to another (Flask-Limiter then misreads redis's version).
@@ -29,6 +31,7 @@ import redis  # noqa: F401
 from celery import Celery
 
 from rnncore.config import JAX_ENGINE
+from webapp.records import utcnow
 from webapp.settings import QUEUE_CPU, QUEUE_GPU
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,16 @@ def queue_for_engine(engine: str | None) -> str:
     return QUEUE_GPU if engine == JAX_ENGINE else QUEUE_CPU
 
 
+@dataclass(frozen=True)
+class WorkersLook:
+    """What a question to the connected workers found; ``hosts`` and ``queues`` are None when
+    Redis could not be reached (so nothing is known about the workers)."""
+
+    asked_at: datetime  # when the question was sent (UTC, as the rows' times)
+    hosts: set[str] | None  # the workers' names (e.g. "celery@host"), as on Job.worker_host
+    queues: set[str] | None  # the queues they listen on
+
+
 class QueueUnavailable(RuntimeError):
     """The broker (Redis) could not be reached."""
 
@@ -71,7 +84,7 @@ class TaskQueue:
             task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
                                        "interval_step": 0.5, "interval_max": 1},
         )
-        self._workers: tuple[float, set[str] | None] | None = None  # (when asked, answer)
+        self._workers: tuple[float, WorkersLook] | None = None  # (when asked, answer)
         self._down_since: float | None = None  # when reading a queue last failed
         self._redis = (redis.Redis.from_url(broker_url, socket_connect_timeout=1, socket_timeout=2)
                        if broker_url.startswith(("redis://", "rediss://", "unix://")) else None)
@@ -106,7 +119,11 @@ class TaskQueue:
         return [m for m in map(_task_and_row, reversed(raw)) if m is not None]
 
     def worker_queues(self, wait: bool = True) -> set[str] | None:
-        """The queues connected workers listen on (cached); None when Redis cannot be reached.
+        """The queues connected workers listen on (cached); None when Redis cannot be reached."""
+        return self.workers(wait).queues
+
+    def workers(self, wait: bool = True) -> WorkersLook:
+        """Which workers answered, and on which queues they listen (cached).
 
         Asking the workers blocks for WORKERS_REPLY_TIMEOUT_S, so pages (``wait=False``) get the
         last answer at once and, when it is more than PAGE_STALE_S old, a fresh one is asked for
@@ -132,9 +149,9 @@ class TaskQueue:
         with self._lock:
             self._refresh_in_background()
 
-    def _is_fresh(self, cached: tuple[float, set[str] | None]) -> bool:
+    def _is_fresh(self, cached: tuple[float, WorkersLook]) -> bool:
         asked, answer = cached
-        keep = WORKERS_CACHE_S if answer is not None else WORKERS_DOWN_CACHE_S
+        keep = WORKERS_CACHE_S if answer.hosts is not None else WORKERS_DOWN_CACHE_S
         return time.monotonic() - asked < keep
 
     def _refresh_in_background(self) -> None:
@@ -144,15 +161,19 @@ class TaskQueue:
                                                 name="rnnlab-worker-queues")
             self._refreshing.start()
 
-    def _refresh(self) -> set[str] | None:
-        answer = self._ask_workers()
+    def _refresh(self) -> WorkersLook:
+        asked_at = utcnow()
+        replies = self._ask_workers()
+        answer = WorkersLook(asked_at, None, None) if replies is None else WorkersLook(
+            asked_at, set(replies), {q for queues in replies.values() for q in queues})
         with self._lock:
             self._workers = (time.monotonic(), answer)
         return answer
 
-    def _ask_workers(self) -> set[str] | None:
+    def _ask_workers(self) -> dict[str, set[str]] | None:
+        """Worker name -> the queues it listens on; None when Redis cannot be reached."""
         if self.broker_url.startswith("memory://"):
-            return set()  # a broker in this process's memory: no worker can be listening
+            return {}  # a broker in this process's memory: no worker can be listening
         try:
             with self.celery.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=0)  # down: say so at once
@@ -161,7 +182,7 @@ class TaskQueue:
         except Exception as exc:  # kombu raises several connection error types
             log.warning("could not ask the workers for their queues: %s", exc)
             return None
-        return {q["name"] for queues in (replies or {}).values() for q in queues or ()}
+        return {host: {q["name"] for q in queues or ()} for host, queues in (replies or {}).items()}
 
 
 def _task_and_row(raw: bytes) -> tuple[str, str] | None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from flask import url_for
 from sqlalchemy import select
 
-from webapp import actions, deletion
+from webapp import actions, deletion, workers
 from webapp import corpus_options
 from webapp.estimate import describe_seconds
 from webapp.extensions import db
@@ -84,7 +84,8 @@ def job_dict(job: Job, history_since: int | None = None) -> dict:
         "id": job.id,
         "corpus_id": job.corpus_id,
         "state": job.state,
-        "message": job.message,
+        "message": workers.job_message(job),  # what the workers' absence means, if it does
+        "worker_lost": workers.worker_lost(job),
         "error": job.error,
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,

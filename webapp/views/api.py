@@ -25,6 +25,7 @@ from webapp.hyperparameters import FIELDS, InvalidInput
 from webapp.records import JOB_FINAL_STATES, Corpus, Job, TrainedModel
 from webapp.serialize import corpus_dict, job_dict, model_dict
 from webapp.views.models import language_model
+from webapp.workers import missing_worker_note
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -91,7 +92,8 @@ def hyperparameters():
     return {"fields": [{"name": f.name, "label": f.label, "type": f.kind.__name__,
                         "default": f.default, "min": f.lo, "max": f.hi,
                         "choices": list(engines.engines if f.name == "engine" else f.choices),
-                        "help": f.help} for f in FIELDS], "engine_note": engines.note}
+                        "help": f.help} for f in FIELDS], "engine_note": engines.note,
+            "worker_note": missing_worker_note()}
 
 
 @bp.get("/corpora")

@@ -14,6 +14,7 @@ from webapp.hyperparameters import FIELDS, InvalidInput
 from webapp.records import Corpus, Job
 from webapp.serialize import job_dict
 from webapp.visitors import may_change
+from webapp.workers import missing_worker_note
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -44,7 +45,8 @@ def _render_form(form, corpora: list[Corpus], status: int = 200, loose: list[str
     form.engine.choices = list(engines.engines)
     return render_template("jobs/new.html", form=form, corpora=corpora, fields=FIELDS,
                            estimate_text=_estimate_text(chosen, values),
-                           engine_note=engines.note, loose_errors=list(loose)), status
+                           engine_note=engines.note, worker_note=missing_worker_note(),
+                           loose_errors=list(loose)), status
 
 
 @bp.get("/new")
