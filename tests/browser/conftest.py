@@ -101,6 +101,7 @@ def every_page(visitor) -> dict[str, str]:
         "train-form": f"/jobs/new?corpus={visitor['ready']['id']}",
         "job": visitor["job"]["url"],
         "playground": visitor["model"]["url"],
+        "delete-corpus": visitor["ready"]["url"] + "/delete",  # asks; deletes nothing
         "not-found": "/corpora/no-such-corpus",
     }
 
