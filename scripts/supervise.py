@@ -14,8 +14,8 @@ A process that ends is started again after a pause that doubles from MIN_DELAY_S
 MAX_DELAY_S while it keeps ending quickly, and is back to MIN_DELAY_S once it has run for
 STEADY_S. SIGTERM and SIGINT (honcho's stop, Ctrl-C) are passed on to the process (honcho signals
 the whole process group, and Celery and gunicorn take a second SIGTERM as the first); the
-supervisor waits for it to end and exits with its status. Each start and end is logged on stderr, where honcho
-shows it beside the process's own lines.
+supervisor waits for it to end and exits with its status. Each start and end is logged on
+stderr, where honcho shows it beside the process's own lines.
 """
 from __future__ import annotations
 

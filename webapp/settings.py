@@ -26,7 +26,7 @@ so that the worker may import it (see ``webapp.records`` for why that single cro
 | RNNLAB_ARTIFACT_STORE | (the data folder) | file:///shared/folder or s3://bucket/prefix for many hosts |
 | RNNLAB_S3_ENDPOINT_URL | (AWS) | an S3-compatible server's URL (MinIO, Ceph...) |
 | RNNLAB_WORKER_QUEUES | cpu,preprocess | queues a worker takes work from: cpu, gpu, preprocess |
-| RNNLAB_TRUSTED_HOSTS | loopback + RNNLAB_HOST | Host header names the web app answers; ".lan": any under it; "*": any |
+| RNNLAB_TRUSTED_HOSTS | loopback, RNNLAB_HOST | Host names served; ".lan": any under lan; "*": any |
 """
 from __future__ import annotations
 
