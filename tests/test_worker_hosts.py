@@ -69,7 +69,8 @@ def test_an_upload_trains_on_another_host_and_plays_on_the_web_host(hosts, corpu
     assert run_training_job(hosts.b, job_id, worker_host="b@host-b") == "finished"
     job = hosts.api(f"/api/jobs/{job_id}")
     shared_model = hosts.shared / "models" / f"{job['model_id']}.npz"
-    assert not (hosts.shared / "jobs" / job_id / "checkpoint.npz").exists()
+    # The checkpoint stays in the store, so the run can be continued with more epochs.
+    assert (hosts.shared / "jobs" / job_id / "checkpoint.npz").exists()
     answer = hosts.client.post(f"/api/models/{job['model_id']}/generate",
                                json={"prefix": "the cat", "seed": 2, "max_length": 8})
     assert answer.status_code == 200

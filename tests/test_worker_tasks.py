@@ -183,7 +183,8 @@ def test_cancel_stops_a_running_job(client, ready_corpus, worker_ctx, data_dir):
     assert outcome == ["cancelled"] and job["state"] == "cancelled", job_failure(job)
     assert job["epoch"] < LONG_TRAINING["nepoch"]
     assert (data_dir / "jobs" / job_id / "checkpoint.npz").exists()
-    assert count(worker_ctx, TrainedModel) == 0
+    # What it learned is kept as a model (tests/test_kept_models.py looks closer).
+    assert job["model_id"] and count(worker_ctx, TrainedModel) == 1
 
 
 def test_divergence_fails_with_advice(client, ready_corpus, worker_ctx):

@@ -5,7 +5,7 @@ Views parse the request and render; these functions check the rules, write rows 
 send work by task name. Files are named by ids, never by what was uploaded, and written under a
 temporary name then renamed. Each function raises ``UserError`` (or ``NotFound``) with a sentence
 a person can act on, and leaves nothing half made behind it: a refused upload leaves no file and
-no row, and work the queue could not take is taken back (see ``_send``). What a browser made
+no row, and work the queue could not take is taken back (see ``send``). What a browser made
 only that browser (or the administrator) may change: see ``webapp.visitors``.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def paths() -> DataPaths:
     return DataPaths(current_app.config["DATA_DIR"])
 
 
-def _send(task_name: str, row, undo, to: str = QUEUE_CPU) -> None:
+def send(task_name: str, row, undo, to: str = QUEUE_CPU) -> None:
     """Send the task for a committed row to queue ``to``; if Redis is down, ``undo()``, answer 503.
 
     ``undo`` deletes the row just made, or puts an existing one back as it was, so a Redis outage
@@ -60,7 +60,7 @@ def _send(task_name: str, row, undo, to: str = QUEUE_CPU) -> None:
         raise UserError(f"{exc} Nothing was changed.", status=503) from None
 
 
-def _delete_row(row):
+def delete_row(row):
     record = type(row)
     return lambda: db.session.execute(delete(record).where(record.id == row.id))
 
@@ -137,7 +137,7 @@ def create_sample_corpus(vocabulary_size: int = 8000) -> Corpus:
                     message=waiting, owner=current_owner(create=True))
     db.session.add(corpus)
     db.session.commit()
-    _send(queue.PREPROCESS_CORPUS, corpus, _delete_row(corpus), to)
+    send(queue.PREPROCESS_CORPUS, corpus, delete_row(corpus), to)
     return corpus
 
 
@@ -182,7 +182,7 @@ def request_preprocessing(corpus_id: str, column: str | None, vocabulary_size,
         raise UserError("This corpus is being preprocessed already; wait for it to finish.",
                         status=409)
     db.session.refresh(corpus)
-    _send(queue.PREPROCESS_CORPUS, corpus, lambda: db.session.execute(update(Corpus).where(
+    send(queue.PREPROCESS_CORPUS, corpus, lambda: db.session.execute(update(Corpus).where(
         Corpus.id == corpus.id, Corpus.state == "queued").values(**before)), to)
     return corpus
 
@@ -254,13 +254,13 @@ def create_job(corpus_id: str, values: dict) -> Job:
     # Counted after the insert, inside its transaction: two requests at once cannot both slip
     # under the limit (the second insert waits for the first to commit).
     db.session.flush()
-    _check_active_limit(owner)
+    check_active_limit(owner)
     db.session.commit()
-    _send(queue.TRAIN_MODEL, job, _delete_row(job), to)
+    send(queue.TRAIN_MODEL, job, delete_row(job), to)
     return job
 
 
-def _check_active_limit(owner: str) -> None:
+def check_active_limit(owner: str) -> None:
     limit = int(current_app.config.get("MAX_ACTIVE_JOBS_PER_VISITOR") or 0)
     if not limit or is_admin():
         return

@@ -63,8 +63,9 @@ def corpus_contents(corpus: Corpus) -> CorpusContents:
 
 
 def live_model(job: Job) -> TrainedModel | None:
-    """The model a finished job made, unless it has been deleted since."""
-    return db.session.get(TrainedModel, job.model_id) if job.state == "finished" else None
+    """The model a job made (finished, or cancelled or failed after its first checkpoint),
+    unless it has been deleted since."""
+    return db.session.get(TrainedModel, job.model_id) if job.state in JOB_FINAL_STATES else None
 
 
 def delete_model(model_id: str) -> None:

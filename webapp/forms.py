@@ -48,6 +48,11 @@ class ButtonForm(FlaskForm):
     """A form that is only a button (and its CSRF token)."""
 
 
+class ContinueForm(FlaskForm):
+    epochs = _number("More epochs", "Trains on from the last checkpoint, as a new job; this "
+                     "one and its model stay as they are.", default="5", min=1, max=200, step=1)
+
+
 class SampleForm(ButtonForm):
     vocabulary_size = StringField(default="8000", validators=[Optional()])
 

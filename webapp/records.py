@@ -172,6 +172,13 @@ class Job(Base):
     # {"trigram_perplexity", "unigram_perplexity"}; None for jobs made before they were kept.
     best: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     baselines: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # What its owner calls the run (shown on cards and in comparisons); None: unnamed.
+    name: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    # The job whose checkpoint this one continues ("continue training"); None: a fresh run.
+    continued_from: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The learning timeline's fixed prompts, {"prefixes": [...]} ("" is an unprompted
+    # sentence): each evaluation's samples continue them in this order. None: older jobs.
+    timeline: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # Latest progress, overwritten about once a second by the worker.
     fraction_done: Mapped[float] = mapped_column(Float, default=0.0)
     epoch: Mapped[int] = mapped_column(Integer, default=0)

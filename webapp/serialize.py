@@ -82,7 +82,9 @@ def job_dict(job: Job, history_since: int | None = None) -> dict:
     total_epochs = int(job.train_config.get("nepoch", 0))
     out = {
         "id": job.id,
+        "name": job.name,
         "corpus_id": job.corpus_id,
+        "continued_from": job.continued_from,
         "state": job.state,
         "message": workers.job_message(job),  # what the workers' absence means, if it does
         "worker_lost": workers.worker_lost(job),
@@ -103,6 +105,7 @@ def job_dict(job: Job, history_since: int | None = None) -> dict:
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "url": url_for("jobs.detail", job_id=job.id),
+        "continue_url": url_for("api.continue_job", job_id=job.id),
         "best": job.best,
         "baselines": job.baselines or {},
         "comparison": comparison(job.best, job.baselines),

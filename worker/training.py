@@ -19,7 +19,7 @@ from dataclasses import replace
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import delete, select
 
-from rnncore.checkpoint import load_checkpoint, save_checkpoint
+from rnncore.checkpoint import load_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
 from rnncore.train import build_model, train_with_sgd
@@ -28,7 +28,9 @@ from webapp.records import Corpus, Job, JobEvent, TrainedModel, storage_problem,
 from worker.claims import Heartbeat, claim, guarded_update, seconds_until_stale
 from worker.context import WorkerContext
 from worker.corpora import MISSING_UPLOAD, ensure_preprocessed
-from worker.progress import JobProgress, finite
+from worker.kept import (inherit_checkpoint, keep_stopped_model, model_row, resume_remark,
+                         write_model)
+from worker.progress import JobProgress
 from worker.publishing import CheckpointPublisher
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,10 @@ def run_training_job(ctx: WorkerContext, job_id: str, worker_host: str | None = 
             outcome = _fail(ctx, job_id, token, f"Training stopped on an unexpected error "
                             f"({type(exc).__name__}: {exc}). The worker's log has the details.")
     if outcome == "cancelled":
+        kept = keep_stopped_model(ctx, job_id, token, "cancelled")  # before the page stops polling
         guarded_update(ctx.session_factory, Job, job_id, token, state="cancelled",
-                       message="Cancelled", eta_seconds=None, finished_at=utcnow())
+                       message=f"Cancelled. {kept}".strip(), eta_seconds=None,
+                       finished_at=utcnow())
     return outcome
 
 
@@ -96,10 +100,10 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
         model_config = replace(model_config, vocabulary_size=len(data.vocabulary))
     checkpoint_path = ctx.paths.job_checkpoint(job_id)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    inherit_checkpoint(ctx, job, checkpoint_path)  # "continue training": the source's, once
     checkpoint, figures = _resume_point(ctx, job_id, checkpoint_path)
     if checkpoint is not None:
-        remarks.insert(0, f"resumed from epoch {checkpoint.state.get('epoch', 0)}, batch "
-                          f"{checkpoint.state.get('batch_index', 0)}, after its worker stopped")
+        remarks.insert(0, resume_remark(job, checkpoint))
     resumed = f" ({'; '.join(remarks)})" if remarks else ""
     progress.phase("training", "Resuming from the last checkpoint" if checkpoint else
                    "Building the model", **figures)
@@ -154,40 +158,29 @@ def _resume_point(ctx: WorkerContext, job_id: str, checkpoint_path):
 
 def _finish(ctx, job, corpus, token, vocabulary, model_config, train_config, result,
             message: str = "Finished") -> str:
-    model_path = ctx.paths.model_file(job.model_id)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
     # The downloadable model: U, V, W, vocabulary and settings; no optimizer or RNG state.
-    state = {k: v for k, v in result.state.items() if k not in ("optimizer_state", "rng_state")}
-    save_checkpoint(model_path, result.params, vocabulary, model_config, train_config, state)
-    ctx.store.put_file(model_path)  # in the store before its row tells the web app it exists
+    model_path = write_model(ctx, job.model_id, result.params, vocabulary, model_config,
+                             train_config, result.state)
     with ctx.session() as session, session.begin():
         fresh = session.get(Job, job.id)
         if fresh is None or fresh.claim_token != token:
             return "lost"
         if session.get(TrainedModel, job.model_id) is None:
-            session.add(TrainedModel(
-                id=job.model_id, job_id=job.id, corpus_id=corpus.id,
-                name=f"{corpus.name} (hidden {model_config.hidden_dim}, "
-                     f"{model_config.vocabulary_size} words)",
-                model_config=model_config.to_dict(), train_config=train_config.to_dict(),
-                train_loss=finite(result.train_loss), valid_loss=finite(result.valid_loss),
-                valid_perplexity=finite(result.valid_perplexity),
-                best_epoch=result.best_epoch, baselines=result.baselines or None,
-                tokens_seen=int(result.state.get("tokens_seen", 0)),
-                size_bytes=model_path.stat().st_size, owner=job.owner))
+            session.add(model_row(fresh, corpus, model_config, train_config, model_path, {
+                "train_loss": result.train_loss, "valid_loss": result.valid_loss,
+                "valid_perplexity": result.valid_perplexity, "best_epoch": result.best_epoch,
+                "baselines": result.baselines, "tokens_seen": result.state.get("tokens_seen")}))
         fresh.state, fresh.message, fresh.finished_at = "finished", message, utcnow()
         fresh.fraction_done, fresh.eta_seconds = 1.0, 0.0
-    try:
-        ctx.store.delete(ctx.store.key(ctx.paths.job_checkpoint(job.id)))
-    except OSError:
-        log.warning("job %s finished but its checkpoint could not be deleted", job.id,
-                    exc_info=True)
+    # The checkpoint stays (deleted with the job), so the run can be continued with more epochs.
     return "finished"
 
 
 def _fail(ctx: WorkerContext, job_id: str, token: str, message: str) -> str:
-    guarded_update(ctx.session_factory, Job, job_id, token, state="failed", error=message,
-                   message=None, eta_seconds=None, finished_at=utcnow())
+    kept = keep_stopped_model(ctx, job_id, token, "failed")
+    guarded_update(ctx.session_factory, Job, job_id, token, state="failed",
+                   error=f"{message} {kept}".strip(), message=None, eta_seconds=None,
+                   finished_at=utcnow())
     return "failed"
 
 

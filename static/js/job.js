@@ -124,10 +124,12 @@ function show(data) {
   error.textContent = job.error || "";
   const cancelForm = document.getElementById("cancel-form");  // absent for other browsers
   if (cancelForm) cancelForm.hidden = FINAL_STATES.includes(job.state) || job.cancel_requested;
-  if (job.state === "finished" && job.model_id) {
+  // Cancelled and failed jobs keep a model too (their best checkpoint).
+  if (FINAL_STATES.includes(job.state) && job.model_id) {
     document.getElementById("job-model-link").href = `/models/${encodeURIComponent(job.model_id)}`;
     document.getElementById("job-model").hidden = false;
   }
+  if (job.can_continue) document.getElementById("continue-form").hidden = false;
 }
 
 async function poll() {

@@ -16,7 +16,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from sqlalchemy import select
 from wtforms.validators import ValidationError
 
-from webapp import actions, deletion, playground
+from webapp import actions, continuation, deletion, playground
 from webapp import corpus_options
 from webapp.engines import engine_choice
 from webapp.errors import UserError
@@ -167,13 +167,22 @@ def get_job(job_id: str):
     if since is not None and not _EVENT_ID.fullmatch(since):
         raise UserError("since must be an event id (a whole number).")
     job = actions.get_or_404(Job, job_id, "job")
-    return job_dict(job, history_since=int(since) if since is not None else None)
+    answer = job_dict(job, history_since=int(since) if since is not None else None)
+    answer["can_continue"] = continuation.checkpoint_kept(job)
+    return answer
 
 
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str):
     """Cancel a queued job, or ask its worker to stop."""
     return job_dict(actions.cancel_job(job_id))
+
+
+@bp.post("/jobs/<job_id>/continue")
+def continue_job(job_id: str):
+    """Queue a new job that trains this ended job's run for ``epochs`` more epochs."""
+    data = _json_body()
+    return job_dict(continuation.continue_job(job_id, data.get("epochs")), history_since=0), 202
 
 
 @bp.delete("/jobs/<job_id>")

@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from webapp import actions
+from webapp import actions, continuation
 from webapp.engines import engine_choice
 from webapp.errors import UserError
 from webapp.estimate import describe_seconds
 from webapp.extensions import db
-from webapp.forms import ButtonForm, TrainForm, add_errors
+from webapp.forms import ButtonForm, ContinueForm, TrainForm, add_errors
 from webapp.hyperparameters import FIELDS, InvalidInput
 from webapp.records import Corpus, Job
 from webapp.serialize import job_dict
@@ -82,13 +82,39 @@ def create():
     return _render_form(form, corpora, 400, loose)
 
 
+def _render_detail(job: Job, continue_form=None, status: int = 200):
+    corpus = db.session.get(Corpus, job.corpus_id)
+    shown = job_dict(job, history_since=0)
+    shown["can_continue"] = continuation.checkpoint_kept(job)
+    if continue_form is None:
+        again = min(int(job.train_config.get("nepoch", 5)), 20)  # as many again, at most 20
+        continue_form = ContinueForm(formdata=None, epochs=str(again))
+    return render_template("jobs/detail.html", job=shown, corpus=corpus,
+                           cancel_form=ButtonForm(), continue_form=continue_form, fields=FIELDS,
+                           can_change=may_change(job)), status
+
+
 @bp.get("/<job_id>")
 def detail(job_id: str):
     """A job's live page."""
+    return _render_detail(actions.get_or_404(Job, job_id, "job"))
+
+
+@bp.post("/<job_id>/continue")
+def continue_training(job_id: str):
+    """Start a job that trains this one's run for more epochs, and go to its page."""
     job = actions.get_or_404(Job, job_id, "job")
-    corpus = db.session.get(Corpus, job.corpus_id)
-    return render_template("jobs/detail.html", job=job_dict(job, history_since=0), corpus=corpus,
-                           cancel_form=ButtonForm(), fields=FIELDS, can_change=may_change(job))
+    form = ContinueForm()
+    if form.validate_on_submit():
+        try:
+            new = continuation.continue_job(job.id, form.epochs.data)
+        except UserError as exc:
+            if exc.status not in (400, 409, 429):
+                raise
+            add_errors(form, exc.errors or {"epochs": exc.message})
+            return _render_detail(job, form, exc.status)
+        return redirect(url_for("jobs.detail", job_id=new.id))
+    return _render_detail(job, form, 400)
 
 
 @bp.post("/<job_id>/cancel")
