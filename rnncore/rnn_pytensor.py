@@ -29,6 +29,28 @@ COMPILE_MODE = "CVM"
 EVAL_BATCH_SIZE = 64
 
 
+def use_numpy_blas() -> None:
+    """Tell PyTensor to do its matrix products through numpy (``blas__ldflags`` empty), unless the
+    user chose a BLAS for it (PYTENSOR_FLAGS or .pytensorrc, which PyTensor itself reads).
+
+    Left unset, PyTensor searches for a BLAS library to link its C code with and, finding none in
+    a pip install, warns that "operations will be severely degraded". numpy's wheel does ship
+    OpenBLAS, but built for 64-bit integers with renamed symbols (``scipy_sgemm_64_``), which
+    PyTensor's C code (32-bit ``sgemm_``) cannot link. With the flag empty its products run as
+    ``np.dot`` on that OpenBLAS: the same library, one Python call per product. Linking an
+    OpenBLAS of 32-bit integers instead (scipy's, as an experiment) made training 0-5% faster,
+    all of it in the recurrence's small products; the output layer (``rnncore.fused_output``)
+    calls numpy's BLAS either way. Skipping the search also saves 0.4 s per process. (A conda
+    install whose MKL PyTensor would have found: name it in PYTENSOR_FLAGS.)
+    """
+    setting = type(pytensor.config).blas__ldflags  # the setting itself; reading its value searches
+    if setting.is_default and not hasattr(setting, "val"):
+        pytensor.config.blas__ldflags = ""
+
+
+use_numpy_blas()  # before anything is compiled
+
+
 def _stored(name: str, value: np.ndarray) -> np.ndarray:
     """U and its optimizer statistics are kept transposed; this swaps between the two layouts."""
     return np.ascontiguousarray(value.T) if name == "U" or name.endswith("_U") else value
