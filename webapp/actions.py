@@ -230,8 +230,8 @@ def _check_corpus_fits(report: dict) -> None:
             f"more text")})
 
 
-def create_job(corpus_id: str, values: dict) -> Job:
-    """Queue a training job on a preprocessed corpus."""
+def create_job(corpus_id: str, values: dict, name: str | None = None) -> Job:
+    """Queue a training job on a preprocessed corpus; ``name``: what the run is called."""
     corpus = get_or_404(Corpus, corpus_id, "corpus")
     if corpus.state != "ready":
         raise UserError("This corpus is not preprocessed yet; wait until its report is shown.",
@@ -246,7 +246,7 @@ def create_job(corpus_id: str, values: dict) -> Job:
     check_engine(model_config.engine)
     owner = current_owner(create=True)
     to = queue.queue_for_engine(model_config.engine)
-    job = Job(corpus_id=corpus.id, state="queued", model_config=model_config.to_dict(),
+    job = Job(corpus_id=corpus.id, name=name, state="queued", model_config=model_config.to_dict(),
               train_config=train_config.to_dict(),
               message="Waiting for a worker" + (f" ({remark})" if remark else ""),
               estimated_epoch_seconds=guess["epoch_seconds"], owner=owner, queue=to)

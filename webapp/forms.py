@@ -53,13 +53,21 @@ class ContinueForm(FlaskForm):
                      "one and its model stay as they are.", default="5", min=1, max=200, step=1)
 
 
+class NameForm(FlaskForm):
+    name = StringField("Name of this run", validators=[Optional(), Length(max=120)],
+                       description="Shown on cards and in the corpus's comparison of runs.")
+
+
 class SampleForm(ButtonForm):
     vocabulary_size = StringField(default="8000", validators=[Optional()])
 
 
 def _train_form_class() -> type:
     attrs = {"corpus_id": SelectField("Corpus", choices=[], validate_choice=False,
-                                      description="A preprocessed corpus to train on.")}
+                                      description="A preprocessed corpus to train on."),
+             "name": StringField("Name of this run (optional)",
+                                 validators=[Optional(), Length(max=120)],
+                                 description="Shown on cards and when comparing runs.")}
     for field in FIELDS:
         if field.choices:
             attrs[field.name] = SelectField(field.label, choices=list(field.choices),

@@ -11,6 +11,14 @@ export const chartColors = {
   best: "#7b1fa2",
 };
 
+// One colour per run when runs are compared (distinct, and 3:1 or more against white).
+const RUN_COLORS = ["#1f5a99", "#c0392b", "#7b1fa2", "#9a5000", "#00796b", "#ad1457", "#455a64",
+  "#5d4037", "#283593", "#827717"];
+
+export function runColor(i) {
+  return RUN_COLORS[i % RUN_COLORS.length];
+}
+
 if (window.Chart) {
   const defaults = window.Chart.defaults;
   defaults.color = "#3b4754";

@@ -11,7 +11,7 @@ let asked = 0;
 async function refresh() {
   const params = new URLSearchParams();
   for (const [name, value] of new FormData(form)) {
-    if (name !== "csrf_token" && value !== "") params.append(name, value);
+    if (!["csrf_token", "name"].includes(name) && value !== "") params.append(name, value);  // not a setting
   }
   const question = ++asked;
   output.setAttribute("aria-busy", "true");

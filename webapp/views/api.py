@@ -16,7 +16,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from sqlalchemy import select
 from wtforms.validators import ValidationError
 
-from webapp import actions, continuation, deletion, playground
+from webapp import actions, continuation, deletion, playground, runs
 from webapp import corpus_options
 from webapp.engines import engine_choice
 from webapp.errors import UserError
@@ -129,6 +129,12 @@ def delete_corpus(corpus_id: str):
     return deletion.delete_corpus(corpus_id)
 
 
+@bp.get("/corpora/<corpus_id>/runs")
+def corpus_runs(corpus_id: str):
+    """Every run on a corpus: settings, best perplexity, validation curve; the trigram lines."""
+    return runs.corpus_runs(actions.get_or_404(Corpus, corpus_id, "corpus").id)
+
+
 @bp.post("/corpora/<corpus_id>/preprocess")
 def preprocess_corpus(corpus_id: str):
     """Queue preprocessing: ``column`` (default: detected), ``vocabulary_size`` (8000), and the
@@ -156,7 +162,8 @@ def create_job():
     corpus_id = data.pop("corpus_id", None)
     if not isinstance(corpus_id, str) or not corpus_id:
         raise UserError("Give the corpus_id to train on.", errors={"corpus_id": "is required"})
-    return job_dict(actions.create_job(corpus_id, data), history_since=0), 202
+    name = runs.clean_name(data.pop("name", None))
+    return job_dict(actions.create_job(corpus_id, data, name), history_since=0), 202
 
 
 @bp.get("/jobs/<job_id>")
@@ -170,6 +177,16 @@ def get_job(job_id: str):
     answer = job_dict(job, history_since=int(since) if since is not None else None)
     answer["can_continue"] = continuation.checkpoint_kept(job)
     return answer
+
+
+@bp.patch("/jobs/<job_id>")
+def rename_job(job_id: str):
+    """Name a run (``{"name": "..."}``; empty or null takes the name away); its owner only."""
+    data = _json_body()
+    if "name" not in data:
+        raise UserError("Send the run's new name as {\"name\": \"...\"}.",
+                        errors={"name": "is required"})
+    return job_dict(runs.rename_job(job_id, data["name"]))
 
 
 @bp.post("/jobs/<job_id>/cancel")

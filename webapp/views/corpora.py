@@ -10,7 +10,7 @@ from rnncore.corpus import preview_csv
 from rnncore.errors import CorpusError
 from rnncore.text import SentenceSplitter, TextOptions, split_words, suggest_options
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START
-from webapp import actions, corpus_options, files
+from webapp import actions, corpus_options, files, runs
 from webapp.errors import UserError
 from webapp.forms import PreprocessForm, SampleForm, UploadForm, add_errors
 from webapp.records import Corpus
@@ -173,7 +173,8 @@ def _render_detail(corpus: Corpus, form: PreprocessForm | None = None, status: i
         splitter=SPLITTERS.get((report.get("sentence_splitter"),
                                 report.get("sentence_splitter_source")),
                                report.get("sentence_splitter")),
-        histogram=histogram_bars(report.get("length_histogram") or [])), status
+        histogram=histogram_bars(report.get("length_histogram") or []),
+        runs=runs.corpus_runs(corpus.id)), status
 
 
 @bp.get("/<corpus_id>")

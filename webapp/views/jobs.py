@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from webapp import actions, continuation
+from webapp import actions, continuation, runs
 from webapp.engines import engine_choice
 from webapp.errors import UserError
 from webapp.estimate import describe_seconds
 from webapp.extensions import db
-from webapp.forms import ButtonForm, ContinueForm, TrainForm, add_errors
+from webapp.forms import ButtonForm, ContinueForm, NameForm, TrainForm, add_errors
 from webapp.hyperparameters import FIELDS, InvalidInput
 from webapp.records import Corpus, Job
 from webapp.serialize import job_dict
@@ -72,7 +72,8 @@ def create():
     if form.validate_on_submit():
         values = {f.name: getattr(form, f.name).data for f in FIELDS}
         try:
-            job = actions.create_job(form.corpus_id.data or "", values)
+            job = actions.create_job(form.corpus_id.data or "", values,
+                                     runs.clean_name(form.name.data))
         except UserError as exc:
             if exc.status not in (400, 404, 409):
                 raise
@@ -82,22 +83,34 @@ def create():
     return _render_form(form, corpora, 400, loose)
 
 
-def _render_detail(job: Job, continue_form=None, status: int = 200):
+def _render_detail(job: Job, continue_form=None, status: int = 200, name_form=None):
     corpus = db.session.get(Corpus, job.corpus_id)
     shown = job_dict(job, history_since=0)
     shown["can_continue"] = continuation.checkpoint_kept(job)
     if continue_form is None:
         again = min(int(job.train_config.get("nepoch", 5)), 20)  # as many again, at most 20
         continue_form = ContinueForm(formdata=None, epochs=str(again))
+    name_form = name_form or NameForm(formdata=None, name=job.name or "")
     return render_template("jobs/detail.html", job=shown, corpus=corpus,
-                           cancel_form=ButtonForm(), continue_form=continue_form, fields=FIELDS,
-                           can_change=may_change(job)), status
+                           cancel_form=ButtonForm(), continue_form=continue_form,
+                           name_form=name_form, fields=FIELDS, can_change=may_change(job)), status
 
 
 @bp.get("/<job_id>")
 def detail(job_id: str):
     """A job's live page."""
     return _render_detail(actions.get_or_404(Job, job_id, "job"))
+
+
+@bp.post("/<job_id>/name")
+def rename(job_id: str):
+    """Name the run (its owner only), then back to its page."""
+    job = actions.get_or_404(Job, job_id, "job")
+    form = NameForm()
+    if form.validate_on_submit():
+        runs.rename_job(job.id, form.name.data)
+        return redirect(url_for("jobs.detail", job_id=job.id))
+    return _render_detail(job, status=400, name_form=form)
 
 
 @bp.post("/<job_id>/continue")
