@@ -63,5 +63,8 @@ def job_message(job: Job) -> str | None:
                 f"from its last checkpoint when a worker takes it over.")
     queue = job.queue or QUEUE_CPU
     if job.state == "queued" and _nobody_listens(queue):
-        return f"Waiting for a worker: none is connected to the {queue} queue."
+        # Keep what the job's own message adds in brackets (such as its real vocabulary).
+        remark = (job.message or "").partition("(")[2].rstrip(")")
+        return f"Waiting for a worker: none is connected to the {queue} queue." + (
+            f" ({remark})" if remark else "")
     return job.message
