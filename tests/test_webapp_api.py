@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -202,10 +203,17 @@ def test_next_words_and_score_match_the_reference(client, trained_model, data_di
     reference = reference_model(data_dir, trained_model["id"])
     url = f"/api/models/{trained_model['id']}"
     answer = client.post(f"{url}/next-words", json={"prefix": "the old", "k": 5}).get_json()
-    assert answer == reference.next_words("the old", k=5)
+    expected = reference.next_words("the old", k=5)
+    for c in expected["candidates"]:  # the API adds each word's surprisal in bits
+        c["bits"] = pytest.approx(-math.log2(c["probability"]))
+    assert answer == expected
     sentences = ["the cat sees a dog today.", "today dog a sees cat the."]
     answer = client.post(f"{url}/score", json={"sentences": sentences}).get_json()
-    assert answer == {"ranked": reference.rank_sentences(sentences)}
+    expected = reference.rank_sentences(sentences)
+    for r in expected:  # and each sentence's total and average, in bits
+        r["bits"] = pytest.approx(-r["log_probability"] / math.log(2))
+        r["bits_per_word"] = pytest.approx(r["bits"].expected / len(r["surprisal"]))
+    assert answer == {"ranked": expected}
 
 
 @pytest.mark.parametrize("question, body, field", [

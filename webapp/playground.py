@@ -7,7 +7,9 @@ doing. Inputs are checked here with bounds that keep one answer well under a sec
 """
 from __future__ import annotations
 
+import bisect
 import logging
+import math
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -21,6 +23,22 @@ log = logging.getLogger(__name__)
 MAX_PREFIX_CHARS = 2000
 MAX_CANDIDATES = 20
 MAX_CANDIDATE_CHARS = 2000
+# Every figure of the playground is in bits (-log2 p): surprisal, a sentence's total and its
+# average. Words are coloured by these bands: under 1 bit, 1-2, 2-4, 4-8, 8-12, 12 and more.
+BIT_BANDS = (1, 2, 4, 8, 12)
+
+
+def bit_band(bits: float) -> int:
+    """The colour band (0 to len(BIT_BANDS)) of a word's surprisal in bits."""
+    return bisect.bisect_right(BIT_BANDS, bits)
+
+
+def bit_band_labels() -> list[str]:
+    """The bands in words, for the colour legend: "under 1 bit", "1–2 bits", ..."""
+    bounds = (0, *BIT_BANDS)
+    return ([f"under {BIT_BANDS[0]} bit{'s' if BIT_BANDS[0] != 1 else ''}"]
+            + [f"{lo}–{hi} bits" for lo, hi in zip(bounds[1:], bounds[2:])]
+            + [f"{BIT_BANDS[-1]} bits or more"])
 
 
 class ModelCache:
@@ -110,6 +128,7 @@ def next_words(model: LanguageModel, data: dict) -> dict:
     answer = model.next_words(prefix, k=_number(data, "k", int, 10, 1, min(50, model.word_dim)))
     for candidate in answer["candidates"]:  # UNKNOWN_TOKEN as the corpus wrote it (<unk>)
         candidate["word"] = model.vocabulary.written(candidate["word"])
+        candidate["bits"] = -math.log2(max(candidate["probability"], 1e-300))
     return answer
 
 
@@ -128,6 +147,10 @@ def score(model: LanguageModel, data: dict) -> dict:
         message = f"at most {MAX_CANDIDATES} sentences of {MAX_CANDIDATE_CHARS} characters"
         raise UserError(f"Score {message}.", errors={"sentences": message})
     try:
-        return {"ranked": model.rank_sentences(raw)}
+        ranked = model.rank_sentences(raw)
     except ValueError as exc:
         raise UserError(str(exc), errors={"sentences": str(exc)}) from None
+    for r in ranked:  # the same ranking, in bits: total surprisal and per word (END included)
+        r["bits"] = -r["log_probability"] / math.log(2)
+        r["bits_per_word"] = r["bits"] / len(r["surprisal"])
+    return {"ranked": ranked}

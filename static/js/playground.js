@@ -6,7 +6,13 @@ import { formatNumber } from "./format.js";
 import { chartColors } from "./charts.js";
 
 const root = document.getElementById("playground");
+const bitBands = JSON.parse(root.dataset.bitBands);  // webapp.playground.BIT_BANDS
 let nextChart = null;
+
+// The colour band of a surprisal in bits: 0 below the first bound, and so on.
+function bitBand(bits) {
+  return bitBands.filter((bound) => bits >= bound).length;
+}
 
 function prefixTokens(result) {
   const tokens = result.prefix_tokens.length
@@ -26,16 +32,18 @@ const render = {
   },
   "next-words"(result) {
     drawNextWords(result.candidates);
-    const rows = result.candidates.map((c) => el("tr", {}, [el("td", { text: c.word }), el("td", { className: "num", text: formatNumber(c.probability, 4) })]));
-    const head = el("thead", {}, [el("tr", {}, [el("th", { text: "Next word" }), el("th", { text: "Probability" })])]);
+    const rows = result.candidates.map((c) => el("tr", {}, [el("td", { text: c.word }),
+      el("td", { className: "num", text: formatNumber(c.probability, 4) }), el("td", { className: "num", text: formatNumber(c.bits, 2) })]));
+    const head = el("thead", {}, [el("tr", {}, [el("th", { text: "Next word" }),
+      el("th", { className: "num", text: "Probability" }), el("th", { className: "num", text: "Surprisal (bits)" })])]);
     return [...prefixTokens(result), el("table", { className: "compact" }, [head, el("tbody", {}, rows)])];
   },
   score(result) {
     const items = result.ranked.map((r) => el("li", {}, [
       el("p", { text: r.text }),
-      el("p", { className: "hint", text: `log-probability ${formatNumber(r.log_probability, 2)}, perplexity ${formatNumber(r.perplexity, 1)}` }),
+      el("p", { className: "hint", text: `${formatNumber(r.bits, 2)} bits in all, ${formatNumber(r.bits_per_word, 2)} bits per word (perplexity ${formatNumber(r.perplexity, 1)})` }),
       el("p", { className: "surprisal" }, r.surprisal.flatMap((w) => [
-        el("span", { className: w.unknown ? "token unknown" : "token", attrs: { title: `${formatNumber(w.bits, 2)} bits` } },
+        el("span", { className: `token bits-${bitBand(w.bits)}${w.unknown ? " unknown" : ""}`, attrs: { title: `${formatNumber(w.bits, 2)} bits` } },
           [w.word, " ", el("sub", { text: formatNumber(w.bits, 1) })]), " "])),
     ]));
     return [el("ol", { className: "ranked" }, items)];

@@ -210,10 +210,10 @@ def play(page, stack, job: dict) -> None:
     expect(ranked).to_have_count(2)
     expected = stack.post(f"{model_api}/score", {"sentences": sentences}, expect=200)["ranked"]
     assert [r.locator("p").first.inner_text() for r in ranked.all()] == [r["text"] for r in expected]
-    shown_logp = [float(re.search(r"log-probability (-?[\d.]+)", r.inner_text()).group(1))
+    shown_bits = [float(re.search(r"([\d.]+) bits in all", r.inner_text()).group(1))
                   for r in ranked.all()]
-    assert shown_logp == sorted(shown_logp, reverse=True)
-    assert shown_logp == pytest.approx([r["log_probability"] for r in expected], abs=0.006)
+    assert shown_bits == sorted(shown_bits)  # most probable (fewest bits) first
+    assert shown_bits == pytest.approx([r["bits"] for r in expected], abs=0.006)
     shoot(page, "flow-09-playground")
 
 

@@ -12,6 +12,10 @@ from webapp.serialize import model_dict
 from webapp.visitors import may_change
 
 bp = Blueprint("models", __name__, url_prefix="/models")
+# Surprisal colours, the same in the server-rendered answers and the page's script.
+bp.add_app_template_global(playground.bit_band, "bit_band")
+bp.add_app_template_global(playground.BIT_BANDS, "bit_bands")
+bp.add_app_template_global(playground.bit_band_labels, "bit_band_labels")
 
 QUESTIONS = {"generate": (GenerateForm, playground.generate),
              "next-words": (NextWordsForm, playground.next_words),
