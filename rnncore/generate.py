@@ -64,6 +64,7 @@ class LanguageModel:
         # cell's bias is added to them once here rather than at every step. (word_dim, G*H)
         U_T = np.asarray(U, dtype=np.float64).T
         self.U_T = np.ascontiguousarray(U_T if b is None else U_T + np.asarray(b, dtype=np.float64))
+        self.b = None if b is None else np.asarray(b, dtype=np.float64)  # (G*H,), nearest_words
         # Transposed copies so every product reads memory in order (s @ V.T on V itself is ~8x slower).
         self.V_T = np.ascontiguousarray(np.asarray(V, dtype=np.float64).T)  # (hidden_dim, word_dim)
         W_T = np.asarray(W, dtype=np.float64).T  # (hidden_dim, G*H)
@@ -238,6 +239,35 @@ class LanguageModel:
         ids = np.asarray(sentence)
         logp = _log_softmax(self._logits(self._states(list(ids[1:-1]))))  # (T, word_dim)
         return logp[np.arange(len(ids) - 1), ids[1:]]  # (T,)
+
+    # --- inside the network -----------------------------------------------------------------
+
+    def hidden_states(self, text: str) -> dict:
+        """The hidden state after each word of ``text``, SENTENCE_START first: dict(tokens
+        (["SENTENCE_START", *words]), unknown_words, states (len(tokens), hidden_dim) array).
+        An LSTM's is its output s, not its memory c (Karpathy et al. 2015 colour text by these)."""
+        tokens, ids, unknown_words = self._encode(text)
+        states = self._states(ids)[:, : self.hidden_dim]  # (T + 1, hidden_dim)
+        return {"tokens": [SENTENCE_START] + tokens, "unknown_words": unknown_words,
+                "states": states}
+
+    def nearest_words(self, word: str, k: int = 10) -> dict:
+        """The ``k`` words whose input embeddings (columns of U: all G*H rows for a gated cell,
+        without b) point most nearly the way ``word``'s does: dict(word, neighbours=[{"word",
+        "cosine"}]), most similar first, the word itself left out."""
+        _check_int("k", k, 1, self.word_dim - 1)
+        tokens, ids, unknown_words = self._encode(word)
+        if len(tokens) != 1:
+            raise ValueError(f"give one word, not {len(tokens)} ({' '.join(tokens) or 'none'})")
+        if unknown_words:
+            raise ValueError(f"{tokens[0]!r} is not in the model's vocabulary")
+        E = self.U_T if self.b is None else self.U_T - self.b  # (word_dim, G*H): U's columns
+        norms = np.linalg.norm(E, axis=1)  # (word_dim,)
+        cosine = _matmul(E, E[ids[0]][:, None])[:, 0] / np.maximum(norms * norms[ids[0]], 1e-300)
+        cosine[ids[0]] = -np.inf
+        top = np.argsort(-cosine, kind="stable")[:k]
+        return {"word": tokens[0], "neighbours": [
+            {"word": self.vocabulary.index_to_word[i], "cosine": float(cosine[i])} for i in top]}
 
     def rank_sentences(self, texts: list[str]) -> list[dict]:
         """Score each text; most probable (highest log-probability) first."""

@@ -106,6 +106,17 @@ class ScoreForm(FlaskForm):
                               description="Ranked by probability, with each word's surprisal.")
 
 
+class HiddenStatesForm(FlaskForm):
+    text = StringField("A sentence", validators=[Optional(), Length(max=2000)],
+                       description="Its hidden state after each word is drawn, units by words.")
+
+
+class NearestWordsForm(FlaskForm):
+    word = StringField("A word", validators=[Optional(), Length(max=100)],
+                       description="The words whose input embeddings point the same way.")
+    k = _number("How many", default="10", min=1, max=50, step=1)
+
+
 def add_errors(form: FlaskForm, errors: dict[str, str]) -> list[str]:
     """Attach per-field messages to the form; return those that belong to no field."""
     loose = []

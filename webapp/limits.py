@@ -20,9 +20,11 @@ SCOPES = {
     "uploads": ("UPLOAD_RATE_LIMIT",
                 ("api.upload_corpus", "corpora.upload_post", "api.sample_corpus", "corpora.sample"),
                 "uploads"),
-    "jobs": ("JOB_RATE_LIMIT", ("api.create_job", "jobs.create"), "training jobs started"),
+    "jobs": ("JOB_RATE_LIMIT", ("api.create_job", "jobs.create", "api.continue_job",
+                                "jobs.continue_training"), "training jobs started"),
     "playground": ("PLAYGROUND_RATE_LIMIT",
-                   ("api.generate", "api.next_words", "api.score", "models.ask"),
+                   ("api.generate", "api.next_words", "api.score", "api.hidden_states",
+                    "api.nearest_words", "models.ask"),
                    "playground questions"),
 }
 # A Redis that does not answer must cost a request well under a second before the fallback.

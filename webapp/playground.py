@@ -14,6 +14,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
+
 from rnncore.checkpoint import CheckpointError
 from rnncore.generate import LanguageModel
 from webapp.errors import UserError
@@ -129,6 +131,41 @@ def next_words(model: LanguageModel, data: dict) -> dict:
     for candidate in answer["candidates"]:  # UNKNOWN_TOKEN as the corpus wrote it (<unk>)
         candidate["word"] = model.vocabulary.written(candidate["word"])
         candidate["bits"] = -math.log2(max(candidate["probability"], 1e-300))
+    return answer
+
+
+MAX_INSIDE_WORDS = 60  # words of a sentence whose hidden states are shown
+ACTIVATION_BANDS = 10  # an activation in [-1, 1] is coloured by one of 11 bands (CSS .act-N)
+
+
+def activation_band(value: float) -> int:
+    """0 for -1 (blue), ACTIVATION_BANDS / 2 for 0 (white), ACTIVATION_BANDS for +1 (red)."""
+    return min(ACTIVATION_BANDS, max(0, math.floor((value + 1) * ACTIVATION_BANDS / 2 + 0.5)))
+
+
+def hidden_states(model: LanguageModel, data: dict) -> dict:
+    """The hidden state after each word of ``text`` (SENTENCE_START first), units x words."""
+    text = _text(data, "text", MAX_PREFIX_CHARS, required=True)
+    answer = model.hidden_states(text)
+    if len(answer["tokens"]) > MAX_INSIDE_WORDS + 1:
+        message = f"at most {MAX_INSIDE_WORDS} words"
+        raise UserError(f"Show the hidden states of {message}.", errors={"text": message})
+    return {"tokens": [model.vocabulary.written(t) for t in answer["tokens"]],
+            "unknown_words": answer["unknown_words"], "cell": model.cell,
+            "hidden_dim": model.hidden_dim,
+            "states": np.round(answer["states"], 4).tolist()}  # (words, hidden_dim)
+
+
+def nearest_words(model: LanguageModel, data: dict) -> dict:
+    """The ``k`` words whose input embeddings (columns of U) are nearest ``word``'s by cosine."""
+    word = _text(data, "word", 100, required=True)
+    k = _number(data, "k", int, 10, 1, min(50, model.word_dim - 1))
+    try:
+        answer = model.nearest_words(word, k)
+    except ValueError as exc:
+        raise UserError(f"{str(exc)[0].upper()}{str(exc)[1:]}.", errors={"word": str(exc)}) from None
+    for n in answer["neighbours"]:
+        n["word"] = model.vocabulary.written(n["word"])
     return answer
 
 

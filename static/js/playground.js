@@ -4,6 +4,7 @@
 import { clear, el, postJSON } from "./dom.js";
 import { formatNumber } from "./format.js";
 import { chartColors } from "./charts.js";
+import { insideRender } from "./inside.js";
 
 const root = document.getElementById("playground");
 const bitBands = JSON.parse(root.dataset.bitBands);  // webapp.playground.BIT_BANDS
@@ -48,6 +49,7 @@ const render = {
     ]));
     return [el("ol", { className: "ranked" }, items)];
   },
+  ...insideRender,
 };
 
 function drawNextWords(candidates) {

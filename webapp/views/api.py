@@ -264,6 +264,18 @@ def next_words(model_id: str):
     return _ask(model_id, playground.next_words)
 
 
+@bp.post("/models/<model_id>/hidden-states")
+def hidden_states(model_id: str):
+    """The hidden state after each word of ``text``: ``states`` (words x hidden_dim)."""
+    return _ask(model_id, playground.hidden_states)
+
+
+@bp.post("/models/<model_id>/nearest-words")
+def nearest_words(model_id: str):
+    """The ``k`` words nearest ``word`` by the cosine of their input embeddings."""
+    return _ask(model_id, playground.nearest_words)
+
+
 @bp.post("/models/<model_id>/score")
 def score(model_id: str):
     """``sentences`` ranked by probability, with per-word surprisal in bits."""

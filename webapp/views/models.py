@@ -6,7 +6,8 @@ from flask import Blueprint, current_app, render_template, send_file
 
 from webapp import actions, files, playground
 from webapp.errors import UserError
-from webapp.forms import GenerateForm, NextWordsForm, ScoreForm, add_errors
+from webapp.forms import (GenerateForm, HiddenStatesForm, NearestWordsForm, NextWordsForm,
+                           ScoreForm, add_errors)
 from webapp.records import TrainedModel
 from webapp.serialize import model_dict
 from webapp.visitors import may_change
@@ -16,10 +17,14 @@ bp = Blueprint("models", __name__, url_prefix="/models")
 bp.add_app_template_global(playground.bit_band, "bit_band")
 bp.add_app_template_global(playground.BIT_BANDS, "bit_bands")
 bp.add_app_template_global(playground.bit_band_labels, "bit_band_labels")
+bp.add_app_template_global(playground.activation_band, "activation_band")
+bp.add_app_template_global(playground.ACTIVATION_BANDS, "activation_bands")
 
 QUESTIONS = {"generate": (GenerateForm, playground.generate),
              "next-words": (NextWordsForm, playground.next_words),
-             "score": (ScoreForm, playground.score)}
+             "score": (ScoreForm, playground.score),
+             "hidden-states": (HiddenStatesForm, playground.hidden_states),
+             "nearest-words": (NearestWordsForm, playground.nearest_words)}
 
 
 def language_model(model: TrainedModel):
@@ -36,6 +41,8 @@ def _render(model: TrainedModel, forms: dict | None = None, results: dict | None
         generate_form=forms.get("generate") or GenerateForm(formdata=None),
         next_form=forms.get("next-words") or NextWordsForm(formdata=None),
         score_form=forms.get("score") or ScoreForm(formdata=None), results=results or {},
+        states_form=forms.get("hidden-states") or HiddenStatesForm(formdata=None),
+        nearest_form=forms.get("nearest-words") or NearestWordsForm(formdata=None),
         comparison=model_dict(model)["comparison"], can_change=may_change(model)), status
 
 
