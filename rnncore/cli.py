@@ -32,7 +32,7 @@ TRAIN_FLAGS = {  # TrainConfig / ModelConfig field -> help line
     "evaluate_loss_after": "epochs between loss evaluations and checkpoints",
     "batch_size": "sentences per update (1 is the tutorial's plain SGD)",
     "validation_fraction": "share of sentences held out to measure perplexity",
-    "clip_norm": "rescale gradients whose joint norm exceeds this",
+    "clip_norm": "rescale gradients whose joint norm exceeds this per word of the batch",
     "patience": "stop after this many evaluations without a better validation loss",
     "optimizer": "update rule",
     "max_sentence_length": "leave out longer sentences (words, markers included; default: none)",

@@ -162,9 +162,10 @@ class TrainConfig(_JsonMixin):
     # grows with the batch: at 0.005, 32 diverges on real text while 8 trains well.
     batch_size: int = 8
     validation_fraction: float = 0.1  # share of sentences held out to measure perplexity, chosen by seed
-    # Rescale the gradient when its norm exceeds this (None: never). Gradients are summed over a
-    # batch's words, so typical norms grow with the batch; this bounds one bad batch's damage.
-    clip_norm: float | None = 5.0
+    # Rescale a batch's gradient when its norm exceeds this much per word of the batch (None:
+    # never). Gradients are sums over the words, so a limit per word means the same for any batch;
+    # steady training stays below it and one exploding batch cannot wreck the model.
+    clip_norm: float | None = 0.5
     seed: int = 0  # one number that fixes initial weights, validation split and batch order
     optimizer: str = "sgd"  # "sgd" (tutorial), "rmsprop" or "adam"
     max_sentence_length: int | None = None  # leave out longer sentences (words incl. markers); None: keep all

@@ -59,16 +59,18 @@ def initial_state(name: str, params: dict[str, np.ndarray]) -> dict[str, np.ndar
     return {key: np.zeros(shape, dtype=dtype) for key, shape in shapes.items()}
 
 
-def clip_by_global_norm(grads: dict, clip_norm: float | None, xp) -> dict:
-    """Scale all gradients together so their joint L2 norm is at most ``clip_norm``.
+def clip_by_global_norm(grads: dict, clip_norm: float | None, xp, words=1) -> dict:
+    """Scale all gradients together so their joint L2 norm is at most ``clip_norm * words``.
 
-    One scale for all parameters keeps the update direction; clipping each separately would turn it.
+    Batch gradients are sums over the batch's ``words``, so their norm grows with the batch and
+    the sentence lengths; a limit per word means the same whatever the batch. One scale for all
+    parameters keeps the update direction; clipping each separately would turn it.
     """
     if clip_norm is None:
         return grads
     names = param_names(grads)
     norm = xp.sqrt(sum((grads[p] ** 2).sum() for p in names))
-    scale = xp.minimum(1.0, clip_norm / (norm + CLIP_EPSILON))
+    scale = xp.minimum(1.0, clip_norm * words / (norm + CLIP_EPSILON))
     return {p: grads[p] * scale for p in names}
 
 

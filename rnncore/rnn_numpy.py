@@ -235,7 +235,8 @@ class RNNNumpy:
         ``dropout_seed`` (e.g. ``(seed, stream, epoch, batch)``) fixes the dropout masks.
         """
         loss, grads = self.batch_gradients(x, y, mask, dropout_seed)
-        grads = optimizers.clip_by_global_norm(grads, self.clip_norm, np)
+        grads = optimizers.clip_by_global_norm(grads, self.clip_norm, np,
+                                               words=float(np.sum(mask)))
         new_params, self._opt_state = optimizers.apply_update(
             self.optimizer, self.get_params(), grads, self._opt_state,
             self.dtype.type(learning_rate), np,

@@ -173,12 +173,14 @@ class RNNPyTensor:
         learning_rate = pt.scalar("learning_rate", dtype=self.dtype)
         loss, grads = loss_and_grads(self.cell, self._params, batch, self.hidden_dim)
         return pytensor.function(batch.listed() + [learning_rate], loss,
-                                 updates=self._train_updates(grads, learning_rate),
+                                 updates=self._train_updates(grads, learning_rate,
+                                                             batch.mask.sum()),
                                  mode=COMPILE_MODE)
 
-    def _train_updates(self, grads, learning_rate):
-        """(shared variable, new value) pairs of one optimizer step, clipping included."""
-        grads = optimizers.clip_by_global_norm(grads, self.clip_norm, pt)
+    def _train_updates(self, grads, learning_rate, words):
+        """(shared variable, new value) pairs of one optimizer step, clipping included (the limit
+        is per word: ``words`` is the batch's real words, the mask's sum)."""
+        grads = optimizers.clip_by_global_norm(grads, self.clip_norm, pt, words=words)
         state = dict(self._opt_state)
         new_params, new_state = optimizers.apply_update(
             self.optimizer, self._params, grads, state, learning_rate, pt)

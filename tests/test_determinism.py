@@ -58,7 +58,7 @@ def settings(engine: str) -> tuple[ModelConfig, TrainConfig]:
     dtype = "float64" if engine == "numpy" else "float32"
     return (ModelConfig(vocabulary_size=WORDS, hidden_dim=24, engine=engine, dtype=dtype),
             TrainConfig(learning_rate=0.003, nepoch=2, batch_size=64, optimizer="adam",
-                        clip_norm=5.0, seed=7))
+                        clip_norm=0.5, seed=7))
 
 
 def train_once(corpus, engine: str) -> dict:

@@ -66,8 +66,8 @@ FIELDS = (
           "SGD as in the tutorial; RMSprop and Adam adapt the step per parameter.",
           choices=OPTIMIZERS),
     Field("clip_norm", "Gradient clipping", "train", float, _TRAIN.clip_norm or 0.0,
-          "Largest norm an update's gradient may have; a larger one is scaled down to it, which "
-          "keeps one bad batch from wrecking the model. 0 turns clipping off.", 0.0, 10000.0),
+          "Largest gradient norm per word of a batch; a larger gradient is scaled down to it, "
+          "so one exploding batch cannot wreck the model. 0 turns clipping off.", 0.0, 1000.0),
     Field("patience", "Patience", "train", int, _TRAIN.patience or 0,
           "Evaluations without a better validation perplexity before training stops; the best "
           "evaluation's weights are the model either way. 0 never stops early.", 0, 200),
