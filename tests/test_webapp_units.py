@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -99,11 +100,69 @@ def test_estimate_follows_arithmetic_and_calibration():
     b = estimate.estimate(10_000, large, train)
     assert a["epoch_seconds"] < b["epoch_seconds"]
     assert a["epoch_seconds"] == pytest.approx(10_000 / a["tokens_per_second"])
-    # A server measured twice as slow as predicted: estimates double, for other sizes too.
+    assert (a["basis"], a["calibrated"], a["jobs_sharing"]) == ("model", False, 1)
+    # Runs with these settings measured twice as slow as predicted: the estimate follows them.
     measured = [(large, train.batch_size, b["tokens_per_second"] / 2)]
-    assert estimate.calibration(measured) == pytest.approx(2.0)
-    assert estimate.estimate(10_000, small, train, measured)["epoch_seconds"] == \
-        pytest.approx(2 * a["epoch_seconds"])
+    again = estimate.estimate(10_000, large, train, measured)
+    assert (again["basis"], again["calibration_runs"]) == ("settings", 1)
+    assert again["epoch_seconds"] == pytest.approx(2 * b["epoch_seconds"])
+    # A run of a similar size (hidden 110) scales the arithmetic by what it measured.
+    near = replace(large, hidden_dim=110)
+    predicted = estimate.predicted_seconds_per_token(near, train.batch_size)
+    similar = estimate.estimate(10_000, large, train, [(near, train.batch_size, 1 / predicted / 3)])
+    assert similar["basis"] == "similar"
+    assert similar["epoch_seconds"] == pytest.approx(3 * b["epoch_seconds"])
+
+
+TINY = ModelConfig(vocabulary_size=200, hidden_dim=16, engine="pytensor")
+BIG = ModelConfig(vocabulary_size=8000, hidden_dim=100, engine="pytensor")
+
+
+def test_runs_of_another_scale_leave_an_estimate_alone():
+    """Five tiny runs, however slow their figures, say nothing about a large model's speed."""
+    train = TrainConfig(nepoch=30)
+    plain = estimate.estimate(250_000, BIG, train)
+    tiny_rate = 1 / estimate.predicted_seconds_per_token(TINY, train.batch_size) / 50
+    measured = [(TINY, train.batch_size, tiny_rate)] * 5
+    big = estimate.estimate(250_000, BIG, train, measured)
+    assert big["tokens_per_second"] == plain["tokens_per_second"] and big["basis"] == "model"
+    tiny = estimate.estimate(250_000, TINY, train, measured)
+    assert tiny["basis"] == "settings" and tiny["tokens_per_second"] == pytest.approx(tiny_rate)
+    # Another batch size or vocabulary is not "these settings" either.
+    assert estimate.estimate(250_000, replace(TINY, vocabulary_size=300), replace(
+        train, batch_size=16), measured)["basis"] == "similar"
+
+
+def test_the_matmul_floor_bounds_how_slow_an_estimate_may_be():
+    train = TrainConfig(nepoch=30)
+    flops = 1e11  # a made-up machine: the floor follows whatever was measured
+    floor = estimate.floor_seconds_per_token(BIG, train.batch_size, flops)
+    slow = estimate.estimate(250_000, BIG, train, [(BIG, train.batch_size, 52.0)] * 5,
+                             matmul_flops=flops)
+    assert slow["floored"] and slow["tokens_per_second"] == pytest.approx(1 / floor)
+    assert "matrix-multiply" in slow["note"]
+    # A real estimate is well above the floor and stays as it is.
+    plain = estimate.estimate(250_000, BIG, train, matmul_flops=flops)
+    assert not plain["floored"] and plain["tokens_per_second"] > 3 / floor
+    assert estimate.floor_seconds_per_token(replace(BIG, dtype="float64"), 8, flops) > floor
+
+
+def test_jobs_training_at_once_share_the_machine():
+    train = TrainConfig(nepoch=10)
+    alone = estimate.estimate(100_000, BIG, train)
+    shared = estimate.estimate(100_000, BIG, train, jobs_sharing=3)
+    assert shared["tokens_per_second"] == pytest.approx(alone["tokens_per_second"] / 3)
+    assert shared["total_seconds"] == pytest.approx(3 * alone["total_seconds"])
+    assert shared["alone_total_seconds"] == pytest.approx(alone["total_seconds"])
+    assert "2 other jobs train on the machine now" in shared["note"]
+
+
+def test_an_evaluation_costs_its_sample_and_the_validation_split():
+    train = TrainConfig(nepoch=1, validation_fraction=0.1)
+    guess = estimate.estimate(1_000_000, BIG, train)
+    per_token = 1 / guess["tokens_per_second"]
+    evaluation = (estimate.TRAIN_EVAL_TOKENS + 100_000) * per_token / 3
+    assert guess["total_seconds"] == pytest.approx(guess["epoch_seconds"] + 2 * evaluation)
 
 
 @pytest.mark.parametrize("seconds, words", [(0.2, "about 1 second"), (59, "about 59 seconds"),

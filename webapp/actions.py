@@ -16,13 +16,12 @@ import re
 import shutil
 
 from flask import current_app, g
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from werkzeug.datastructures import FileStorage
 
-from rnncore.config import ModelConfig
 from rnncore.corpus import SAMPLE_ROWS, preview_csv
 from rnncore.errors import CorpusError
-from webapp import corpus_options, estimate, files, hyperparameters, queue
+from webapp import corpus_options, estimate, files, hyperparameters, queue, speeds
 from webapp.engines import check_engine
 from webapp.errors import NotFound, UserError
 from webapp.extensions import db
@@ -187,32 +186,24 @@ def request_preprocessing(corpus_id: str, column: str | None, vocabulary_size,
     return corpus
 
 
-def measured_speeds(engine: str) -> list[tuple[ModelConfig, int, float]]:
-    """(config, batch size, words/s) of the last finished jobs on ``engine``, for the estimate."""
-    jobs = db.session.scalars(select(Job).where(
-        Job.state == "finished", Job.tokens_per_second > 0).order_by(
-        Job.finished_at.desc()).limit(4 * estimate.CALIBRATION_JOBS)).all()
-    out = []
-    for job in jobs:
-        if job.model_config.get("engine") == engine:
-            out.append((ModelConfig.from_dict(job.model_config),
-                        int(job.train_config.get("batch_size", 32)), job.tokens_per_second))
-    return out[:estimate.CALIBRATION_JOBS]
-
-
 def plan_job(corpus: Corpus, values: dict):
-    """Check the settings for this corpus; return (model_config, train_config, estimate)."""
+    """Check the settings for this corpus; return (model_config, train_config, estimate).
+
+    The estimate counts the jobs training now; the time limit is held against the time the run
+    would take with the machine to itself, so a busy moment refuses nothing.
+    """
     model_config, train_config = hyperparameters.parse(values)
     hyperparameters.check_memory(model_config, train_config)
     tokens = int((corpus.report or {}).get("tokens") or 0)
-    guess = estimate.estimate(tokens, model_config, train_config,
-                              measured_speeds(model_config.engine))
+    # The vocabulary the model will really have, as the worker measured its runs.
+    fitted, _ = corpus_options.fit_vocabulary(model_config, corpus.report or {})
+    guess = speeds.estimate_run(tokens, fitted, train_config)
     limit = current_app.config["TRAIN_TIME_LIMIT_S"]
-    if guess["total_seconds"] > limit:
+    if guess["alone_total_seconds"] > limit:
         raise InvalidInput({"nepoch": (
-            f"this run would take {estimate.describe_seconds(guess['total_seconds'])}, more than "
-            f"the server's limit of {estimate.describe_seconds(limit)}; choose fewer epochs or a "
-            f"smaller model")})
+            f"this run would take {estimate.describe_seconds(guess['alone_total_seconds'])}, "
+            f"more than the server's limit of {estimate.describe_seconds(limit)}; choose fewer "
+            f"epochs or a smaller model")})
     return model_config, train_config, guess
 
 
@@ -314,10 +305,8 @@ def _queue_places(name: str) -> dict[str, int]:
     is no longer waiting has been handed to a worker that is about to claim it: it goes first.
     Without the broker's answer (Redis down), the order the rows were made in.
     """
-    same_queue = (Job.queue == name if name != QUEUE_CPU
-                  else or_(Job.queue == QUEUE_CPU, Job.queue.is_(None)))
-    ids = db.session.scalars(select(Job.id).where(Job.state == "queued", same_queue).order_by(
-        Job.created_at)).all()
+    ids = db.session.scalars(select(Job.id).where(
+        Job.state == "queued", speeds.in_queue(name)).order_by(Job.created_at)).all()
     waiting = current_app.extensions["rnnlab_queue"].waiting(name)
     if waiting is not None:
         sent = {}

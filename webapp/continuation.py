@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import insert, literal, select
 
 from rnncore.config import ModelConfig, TrainConfig
-from webapp import actions, estimate, files, queue
+from webapp import actions, estimate, files, queue, speeds
 from webapp.engines import check_engine
 from webapp.errors import UserError
 from webapp.extensions import db
@@ -90,12 +90,11 @@ def continue_job(job_id: str, epochs) -> Job:
 def _check_time(corpus: Corpus, model_config: ModelConfig, remaining: TrainConfig) -> None:
     """Refuse more epochs than the server's time limit allows for one run."""
     tokens = int((corpus.report or {}).get("tokens") or 0)
-    guess = estimate.estimate(tokens, model_config, remaining,
-                              actions.measured_speeds(model_config.engine))
+    guess = speeds.estimate_run(tokens, model_config, remaining)
     limit = current_app.config["TRAIN_TIME_LIMIT_S"]
-    if guess["total_seconds"] > limit:
+    if guess["alone_total_seconds"] > limit:
         message = (f"{remaining.nepoch} more epochs would take "
-                   f"{estimate.describe_seconds(guess['total_seconds'])}, more than the "
+                   f"{estimate.describe_seconds(guess['alone_total_seconds'])}, more than the "
                    f"server's limit of {estimate.describe_seconds(limit)}; choose fewer")
         raise UserError(message[0].upper() + message[1:] + ".", errors={"epochs": message})
 

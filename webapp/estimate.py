@@ -1,19 +1,38 @@
-"""How long an epoch will take, before a job starts.
+"""How long a run will take, before it starts.
 
-Time per word = arithmetic per word (``ModelConfig.flops_per_token``) / the engine's speed, plus a
-fixed cost per word for the Python and framework overhead of each batch, which dominates small
-models. The two figures per engine were fitted to measurements on the development server (2
-shared cores, batch 8, float32, sentences of 20 words): numpy trained 20,500 words/s at
-vocabulary 8000 / hidden 100 and 163,000 at 500 / 16; PyTensor 6,700 and 309,000. Once jobs have
-finished on this server, their measured words per second correct the figures (the median ratio
-of measured to predicted over the last few jobs of the same engine), so the estimate follows the
-machine it runs on.
+The cost model: time per word = arithmetic per word (``ModelConfig.flops_per_token``) / the
+engine's speed, plus a fixed cost per word for the Python and framework overhead of each batch,
+which dominates small models. The two figures per engine were fitted on the development server (2
+shared cores, batch 8, float32, sentences of 20 words): numpy trained 20,500 words/s at vocabulary
+8000 / hidden 100 and 163,000 at 500 / 16; PyTensor 6,700 and 309,000.
+
+Runs measured on this server correct it, but only runs of the same scale. The worker measures
+each job's steady-state speed (``worker.speed``): words per second while training steps ran, with
+start-up, evaluations and checkpoints left out, as if the job had had its machine to itself.
+The words per second of an estimate come from, best first:
+
+1. ``"settings"``: runs with the same engine, cell, precision, hidden size, batch size,
+   truncation, dropout and the vocabulary the model really had: the median of their speeds;
+2. ``"similar"``: runs of the same engine, cell and precision whose predicted time per word is
+   within a factor SIMILAR_SCALE of this one's: the cost model times the median of their
+   measured / predicted ratios;
+3. ``"model"``: the cost model alone.
+
+A tiny run's speed says nothing about a large one (its per-batch overhead and evaluations were
+what its whole-run speed measured), so runs of another scale are never used, and no job is refused
+on them. A floor from the machine's measured matrix-multiply rate (``matmul_flops``) bounds how
+slow an estimate may say a run is. Jobs already training on the machine share it: each job uses
+every core (BLAS threads, the fused output layer's pool), so n jobs at once get about 1/n each
+(two jobs on two cores measured 1,300-2,000 words/s each against 3,000-5,800 alone). A run is
+refused only when it would pass the server's time limit with the machine to itself.
 """
 from __future__ import annotations
 
 import statistics
+import threading
 
 from rnncore.config import ModelConfig, TrainConfig
+from rnncore.train import TRAIN_EVAL_TOKENS
 
 # engine: (floating-point operations per second, seconds of overhead per word at REFERENCE_BATCH)
 ENGINE_SPEED = {
@@ -23,7 +42,16 @@ ENGINE_SPEED = {
     "pytensor-jax": (3.4e10, 1.6e-6),
 }
 REFERENCE_BATCH = 8
-CALIBRATION_JOBS = 5
+CALIBRATION_JOBS = 5  # the most recent runs an estimate takes its figure from
+# Runs whose predicted time per word is within this factor of the job's count as its scale.
+SIMILAR_SCALE = 2.0
+# The floor: no run is slower than this share of the matrix-multiply rate on its arithmetic plus
+# this many times the engine's per-batch overhead (real runs reached 8-60% and 1x).
+FLOOR_MATMUL_SHARE = 0.03
+FLOOR_OVERHEAD_FACTOR = 4.0
+BASIS_NOTES = {"settings": "measured on {runs} run{s} with these settings",
+               "similar": "scaled from {runs} run{s} of a similar size",
+               "model": "from the model's arithmetic; no run of this size has been measured here"}
 
 
 def predicted_seconds_per_token(model_config: ModelConfig, batch_size: int) -> float:
@@ -33,29 +61,110 @@ def predicted_seconds_per_token(model_config: ModelConfig, batch_size: int) -> f
             + overhead * REFERENCE_BATCH / max(batch_size, 1))
 
 
-def calibration(measured: list[tuple[ModelConfig, int, float]]) -> float:
-    """Median of measured / predicted time per word over (config, batch size, words/s) triples."""
-    ratios = [predicted_seconds_per_token(c, b) ** -1 / rate
-              for c, b, rate in measured if rate and rate > 0]
-    return statistics.median(ratios) if ratios else 1.0
+def floor_seconds_per_token(model_config: ModelConfig, batch_size: int,
+                            matmul_flops: float | None) -> float | None:
+    """The slowest a run may be said to be, from the measured float32 matmul rate."""
+    if not matmul_flops:
+        return None
+    precision = 2.0 if model_config.dtype == "float64" else 1.0
+    overhead = ENGINE_SPEED[model_config.engine][1] * REFERENCE_BATCH / max(batch_size, 1)
+    return (model_config.flops_per_token() * precision / (FLOOR_MATMUL_SHARE * matmul_flops)
+            + FLOOR_OVERHEAD_FACTOR * overhead)
+
+
+# What makes two runs' speeds the same figure (with the batch size); "output" is read where the
+# configuration has it.
+SAME_SETTINGS = ("engine", "cell", "dtype", "hidden_dim", "vocabulary_size", "bptt_truncate",
+                 "dropout", "output")
+
+
+def _same_settings(a: ModelConfig, b: ModelConfig) -> bool:
+    return all(getattr(a, k, None) == getattr(b, k, None) for k in SAME_SETTINGS)
+
+
+def calibrated_seconds_per_token(model_config: ModelConfig, batch_size: int,
+                                 measured: list[tuple[ModelConfig, int, float]]
+                                 ) -> tuple[float, str, int]:
+    """(seconds per word, basis, runs used) from (config, batch size, steady words/s) triples,
+    newest first; see the module's docstring for the order."""
+    predicted = predicted_seconds_per_token(model_config, batch_size)
+    measured = [(c, b, rate) for c, b, rate in measured if rate and rate > 0]
+    same = [rate for c, b, rate in measured
+            if b == batch_size and _same_settings(c, model_config)][:CALIBRATION_JOBS]
+    if same:
+        return 1.0 / statistics.median(same), "settings", len(same)
+    ratios = []
+    for c, b, rate in measured:
+        if (c.engine, c.cell, c.dtype) != (model_config.engine, model_config.cell,
+                                           model_config.dtype):
+            continue
+        theirs = predicted_seconds_per_token(c, b)
+        if 1 / SIMILAR_SCALE <= theirs / predicted <= SIMILAR_SCALE:
+            ratios.append(1.0 / rate / theirs)
+    ratios = ratios[:CALIBRATION_JOBS]
+    if ratios:
+        return predicted * statistics.median(ratios), "similar", len(ratios)
+    return predicted, "model", 0
 
 
 def estimate(corpus_tokens: int, model_config: ModelConfig, train_config: TrainConfig,
-             measured: list[tuple[ModelConfig, int, float]] | None = None) -> dict:
-    """Seconds per epoch and for the whole run, and the words per second they assume."""
-    per_token = predicted_seconds_per_token(model_config, train_config.batch_size)
-    per_token *= calibration(measured or [])
+             measured: list[tuple[ModelConfig, int, float]] | None = None,
+             jobs_sharing: int = 1, matmul_flops: float | None = None) -> dict:
+    """Seconds per epoch and for the whole run, the words per second they assume and why.
+
+    ``measured``: (config, batch size, steady words/s) of runs on this server, newest first;
+    ``jobs_sharing``: the jobs that would train on the machine at once, this one included;
+    ``matmul_flops``: the machine's float32 matrix-multiply rate (for the floor).
+    """
+    batch = train_config.batch_size
+    alone, basis, runs = calibrated_seconds_per_token(model_config, batch, measured or [])
+    floor = floor_seconds_per_token(model_config, batch, matmul_flops)
+    floored = floor is not None and alone > floor
+    if floored:
+        alone = floor
+    sharing = max(1, int(jobs_sharing))
+    per_token = alone * sharing
     train_tokens = corpus_tokens * (1.0 - train_config.validation_fraction)
-    # An evaluation runs the forward pass over every sentence (about a third of a training step).
+    # An evaluation runs the forward pass (about a third of a training step) over a sample of
+    # at most TRAIN_EVAL_TOKENS training words and over the validation split.
     evaluations = train_config.nepoch // train_config.evaluate_loss_after + 1
-    evaluation_seconds = corpus_tokens * per_token / 3.0
-    epoch_seconds = train_tokens * per_token
+    evaluation_tokens = min(train_tokens, TRAIN_EVAL_TOKENS) + corpus_tokens - train_tokens
+    total = train_tokens * per_token * train_config.nepoch + \
+        evaluation_tokens * per_token / 3.0 * evaluations
+    note = BASIS_NOTES[basis].format(runs=runs, s="" if runs == 1 else "s")
+    if floored:
+        note = "the slowest this machine's measured matrix-multiply speed allows"
+    if sharing > 1:
+        others = sharing - 1
+        note += (f"; {others} other job{' trains' if others == 1 else 's train'} on the "
+                 f"machine now, so this one gets about 1/{sharing} of it")
     return {
         "tokens_per_second": 1.0 / per_token,
-        "epoch_seconds": epoch_seconds,
-        "total_seconds": epoch_seconds * train_config.nepoch + evaluation_seconds * evaluations,
-        "calibrated": bool(measured),
+        "epoch_seconds": train_tokens * per_token,
+        "total_seconds": total,
+        "alone_total_seconds": total / sharing,
+        "calibrated": basis != "model",
+        "basis": basis,
+        "calibration_runs": runs,
+        "floored": floored,
+        "jobs_sharing": sharing,
+        "note": note,
     }
+
+
+_matmul = {"flops": None}
+_matmul_lock = threading.Lock()
+
+
+def matmul_flops() -> float:
+    """This machine's float32 matrix-multiply rate (FLOP/s), measured once per process at the
+    tutorial's output layer (about 50 ms)."""
+    with _matmul_lock:
+        if _matmul["flops"] is None:
+            from rnncore.bench import sgemm_rate  # numpy only; loaded when first needed
+
+            _matmul["flops"] = sgemm_rate(rows=256, repeats=5) * 1e9
+        return _matmul["flops"]
 
 
 def describe_seconds(seconds: float | None) -> str:

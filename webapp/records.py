@@ -189,6 +189,9 @@ class Job(Base):
     valid_perplexity: Mapped[float | None] = mapped_column(Float, nullable=True)
     learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     tokens_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Words per second of training steps alone (start-up, evaluations and checkpoints left out),
+    # as if the job had had its machine to itself (worker.speed); what estimates learn from.
+    steady_tokens_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
     eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -4,19 +4,27 @@
 arrive many times a second; they reach the database about once a second (the job row's figures
 plus one history point), while evaluations, learning-rate halvings and the end are always written
 because the loss curve and its markers are made of them. ``should_stop`` reads the job's cancel
-flag at most once a second and also answers True when the claim is lost.
+flag at most once a second and also answers True when the claim is lost. The job's
+steady-state speed (``worker.speed``) goes onto the row with the figures.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Callable
 
+from datetime import timedelta
+
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from webapp.records import Job, JobEvent, utcnow
-from worker.claims import guarded_update
+from webapp.records import JOB_RUNNING_STATES, Job, JobEvent, utcnow
+from worker.claims import HEARTBEAT_INTERVAL_S, guarded_update
+from worker.speed import SteadySpeed
+
+log = logging.getLogger(__name__)
 
 ALWAYS_WRITTEN = ("evaluation", "lr_halved", "rolled_back", "finished")
 # Written on the job row only, as they are: the best evaluation and the counting baselines.
@@ -24,6 +32,9 @@ JOB_DOCUMENTS = ("best", "baselines")
 JOB_FIELDS = ("epoch", "examples_seen", "tokens_seen", "train_loss", "valid_loss",
               "valid_perplexity", "learning_rate", "tokens_per_second", "eta_seconds",
               "fraction_done")
+# How often the jobs sharing this job's machine are counted, and how fresh their heartbeat must be.
+SHARING_CHECK_S = 10.0
+SHARING_FRESH_S = 3 * HEARTBEAT_INTERVAL_S
 
 
 def finite(value):
@@ -50,11 +61,14 @@ class JobProgress:
         self._last_write = -math.inf
         self._last_check = -math.inf
         self._cancelled = False
+        self.speed = SteadySpeed(self._jobs_sharing)
+        self._sharing = (-math.inf, 1)  # (when counted, jobs training on this machine)
 
     def __call__(self, progress: dict) -> None:
         """rnncore's ``callback(progress)``."""
         event = progress.get("event", "batch")
         now = self.clock()
+        self.speed.observe(progress, now)
         if event not in ALWAYS_WRITTEN and now - self._last_write < self.interval:
             return
         self._last_write = now
@@ -62,6 +76,8 @@ class JobProgress:
         if event == "finished":
             values["eta_seconds"] = 0.0
         documents = {k: progress[k] for k in JOB_DOCUMENTS if progress.get(k) is not None}
+        if self.speed.tokens_per_second is not None:
+            documents["steady_tokens_per_second"] = finite(self.speed.tokens_per_second)
         if not guarded_update(self.session_factory, Job, self.job_id, self.token,
                               heartbeat_at=utcnow(), **values, **documents):
             self.claim_lost = True
@@ -76,6 +92,29 @@ class JobProgress:
                           if k not in ("tokens_per_second", "eta_seconds")})
         with self.session_factory() as session, session.begin():
             session.add(row)
+
+    def _jobs_sharing(self) -> int:
+        """Jobs training on this job's machine (the part of ``worker_host`` after "@"), this one
+        included; counted at most every SHARING_CHECK_S."""
+        counted, jobs = self._sharing
+        now = self.clock()
+        if now - counted < SHARING_CHECK_S:
+            return jobs
+        fresh = utcnow() - timedelta(seconds=SHARING_FRESH_S)
+        try:
+            with self.session_factory() as session:
+                mine = session.scalar(select(Job.worker_host).where(Job.id == self.job_id))
+                hosts = session.scalars(select(Job.worker_host).where(
+                    Job.state.in_(JOB_RUNNING_STATES), Job.heartbeat_at >= fresh,
+                    Job.id != self.job_id)).all()
+        except SQLAlchemyError:  # a busy database: the last count will do
+            log.warning("could not count the jobs sharing job %s's machine", self.job_id,
+                        exc_info=True)
+            return jobs
+        machine = (mine or "").rpartition("@")[2]
+        jobs = 1 + sum(1 for host in hosts if (host or "").rpartition("@")[2] == machine)
+        self._sharing = (now, jobs)
+        return jobs
 
     def phase(self, state: str, message: str, **figures) -> None:
         """Move the job to another running state (preprocessing -> training), with its figures."""

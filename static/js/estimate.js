@@ -19,7 +19,7 @@ async function refresh() {
     const guess = await getJSON(`${form.dataset.estimateUrl}?${params}`);
     if (question !== asked) return;  // a newer question is on its way
     output.classList.remove("error");
-    output.textContent = `About ${formatNumber(guess.tokens_per_second)} words per second: ` +
+    output.textContent = `About ${formatNumber(guess.tokens_per_second)} words per second (${guess.note}): ` +
       `${formatAbout(guess.epoch_seconds)} per epoch, ${formatDuration(guess.total_seconds)} in all.`;
   } catch (error) {
     if (question !== asked) return;

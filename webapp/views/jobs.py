@@ -31,7 +31,7 @@ def _estimate_text(corpus: Corpus | None, values: dict) -> str | None:
         _, _, guess = actions.plan_job(corpus, values)
     except InvalidInput as exc:
         return " ".join(exc.errors.values())
-    return (f"About {guess['tokens_per_second']:,.0f} words per second: "
+    return (f"About {guess['tokens_per_second']:,.0f} words per second ({guess['note']}): "
             f"{describe_seconds(guess['epoch_seconds'])} per epoch, "
             f"{describe_seconds(guess['total_seconds'])} in all.")
 
