@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnncore import safeguards
+from rnncore import safeguards, timeline
 from rnncore.batching import iter_batches, pad_batch
 from rnncore.checkpoint import save_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, TrainingDiverged
-from rnncore.generate import LanguageModel, detokenize
+from rnncore.generate import LanguageModel
 from rnncore.safeguards import Diverged, Snapshot
 
 log = logging.getLogger(__name__)
@@ -245,8 +245,9 @@ class _Trainer:
 
     def _samples(self, params: dict | None = None) -> list[str]:
         lm = LanguageModel.from_params(params or self.model.get_params(), self.vocabulary)
-        rng = np.random.default_rng([self.config.seed, SAMPLE_STREAM, self.state["epoch"]])
-        return [detokenize(lm.generate_sentence(rng, max_length=30)) for _ in range(self.num_samples)]
+        # The learning timeline: the same prompts and seeds at every evaluation (rnncore.timeline).
+        prompts = timeline.prompts(self.valid or self.X, self.vocabulary, self.num_samples)
+        return timeline.samples(lm, prompts, self.config.seed, SAMPLE_STREAM)
 
     def _evaluate(self) -> None:
         st = self.state

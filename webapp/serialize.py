@@ -109,6 +109,8 @@ def job_dict(job: Job, history_since: int | None = None) -> dict:
         "best": job.best,
         "baselines": job.baselines or {},
         "comparison": comparison(job.best, job.baselines),
+        # The learning timeline's prompts, {"prefixes": [...]}; None for jobs from before it.
+        "timeline": job.timeline,
         **{k: getattr(job, k) for k in JOB_PROGRESS},
     }
     if history_since is not None:

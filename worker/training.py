@@ -19,10 +19,11 @@ from dataclasses import replace
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import delete, select
 
+from rnncore import timeline
 from rnncore.checkpoint import load_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
-from rnncore.train import build_model, train_with_sgd
+from rnncore.train import build_model, split_corpus, train_with_sgd
 from webapp.artifacts import ArtifactMissing
 from webapp.records import Corpus, Job, JobEvent, TrainedModel, storage_problem, utcnow
 from worker.claims import Heartbeat, claim, guarded_update, seconds_until_stale
@@ -110,13 +111,14 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     model = build_model(model_config, train_config)
     if checkpoint is not None:
         model.set_params(checkpoint.params)
-    progress.phase("training", "Training" + resumed)
+    progress.phase("training", "Training" + resumed, timeline=_timeline(data, train_config))
     publisher = CheckpointPublisher(ctx.store, checkpoint_path, progress)
     try:
         result = train_with_sgd(model, data, train_config, callback=publisher,
                                 should_stop=progress.should_stop,
                                 checkpoint_path=checkpoint_path,
-                                resume_state=checkpoint.state if checkpoint else None)
+                                resume_state=checkpoint.state if checkpoint else None,
+                                num_samples=timeline.PROMPTS)
     except (RnnCoreError, OSError):
         publisher.publish_quietly()  # the checkpoint written as it stopped, for whoever resumes
         raise
@@ -126,6 +128,13 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
                   f"evaluations after epoch {result.best_epoch}")
     return _finish(ctx, job, corpus, token, data.vocabulary, model_config, train_config, result,
                    message=ending + resumed)
+
+
+def _timeline(data, train_config: TrainConfig) -> dict:
+    """The prompts each evaluation's samples continue, for the job page's learning timeline."""
+    train, valid, _ = split_corpus(data.sentences, train_config)
+    return {"prefixes": timeline.shown_prompts(valid or [s[:-1] for s in train],
+                                               data.vocabulary, timeline.PROMPTS)}
 
 
 def _resume_point(ctx: WorkerContext, job_id: str, checkpoint_path):

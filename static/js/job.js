@@ -5,6 +5,7 @@ import { el, FINAL_STATES, getJSON, postJSON, setState, setText } from "./dom.js
 import { formatNumber } from "./format.js";
 import { RateEstimate, showProgress } from "./progress.js";
 import { chartColors } from "./charts.js";
+import { Timeline } from "./timeline.js";
 
 const root = document.getElementById("job");
 let job = JSON.parse(document.getElementById("job-data").textContent);
@@ -13,6 +14,7 @@ const halvings = [];
 const series = { running: [], train: [], valid: [], trigram: [], unigram: [], best: [] };
 let chart = null;
 const preprocessingRate = new RateEstimate();
+const timeline = new Timeline((job.timeline || {}).prefixes);
 
 function epochOf(event) {
   return (event.fraction_done || 0) * (job.nepoch || 1);
@@ -76,6 +78,7 @@ function addEvents(events, initial) {
       if (event.train_loss !== null) series.train.push({ x, y: event.train_loss });
       if (event.valid_loss !== null) series.valid.push({ x, y: event.valid_loss });
       if (!initial && event.samples.length) addSamples(event);
+      if (event.samples.length) timeline.add(event);
     }
     if (event.event === "lr_halved") halvings.push(x);
   }
@@ -97,6 +100,7 @@ function showBaselines() {
 
 function show(data) {
   job = data;
+  timeline.setPrefixes((job.timeline || {}).prefixes);
   showBaselines();
   setText("job-comparison", job.comparison);
   setState(document.getElementById("job-state"), job.state);
