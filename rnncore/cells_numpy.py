@@ -16,6 +16,7 @@ import numpy as np
 
 from rnncore.batching import pad_batch
 from rnncore.cells import sigmoid
+from rnncore.word_classes import class_log_probs, class_output
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -39,6 +40,28 @@ def batch_output(V, S, y, mask):
     probs[rows, target] -= 1.0
     delta_o = probs * m[:, None]  # (T*B, word_dim)
     return float(loss), S, delta_o
+
+
+def output_gradients(model, S, y, mask):
+    """Either output layer (``model.output``) on the states S (T, B, H) going into it.
+
+    Returns ``(loss, {"V"} or {"V", "Vc"}, dL/dS (T, B, H))``; padding contributes nothing.
+    """
+    T, B, H = S.shape
+    if model.output == "classes":
+        target, m = np.asarray(y).T.reshape(-1), np.asarray(mask).T.reshape(-1)  # time-major
+        loss, dV, dVc, dS = class_output(model.V, model.Vc, model.word_class,
+                                         S.reshape(T * B, H), target, m)
+        return loss, {"V": dV, "Vc": dVc}, dS.reshape(T, B, H)
+    loss, S_flat, delta_o = batch_output(model.V, S, y, mask)
+    return loss, {"V": delta_o.T @ S_flat}, (delta_o @ model.V).reshape(T, B, H)
+
+
+def output_probabilities(model, s):
+    """P(w | s_t) for every word, (T, word_dim), from states s (T, H)."""
+    if model.output == "classes":
+        return np.exp(class_log_probs(model.V, model.Vc, model.layout, s))
+    return softmax(s @ model.V.T)
 
 
 # --- GRU: blocks z, r, h of U, W, b --------------------------------------------------------------
@@ -142,8 +165,7 @@ def _states(model, x, input_keep=None):
 
 def batch_loss(model, x, y, mask) -> float:
     T = x.shape[1]
-    loss, _, _ = batch_output(model.V, _states(model, x)[0][:T], y, mask)
-    return loss
+    return output_gradients(model, _states(model, x)[0][:T], y, mask)[0]
 
 
 def batch_gradients(model, x, y, mask, masks=None):
@@ -153,8 +175,7 @@ def batch_gradients(model, x, y, mask, masks=None):
     B, T = x.shape
     s, cache = _states(model, x, input_keep)
     S = s[:T] if output_keep is None else s[:T] * output_keep  # (T, B, H) into the output layer
-    loss, S_flat, delta_o = batch_output(model.V, S, y, mask)
-    ds = (delta_o @ model.V).reshape(T, B, model.hidden_dim)  # dL/ds_t from output t alone
+    loss, output_grads, ds = output_gradients(model, S, y, mask)  # ds: dL/ds_t from output t alone
     if output_keep is not None:
         ds *= output_keep
     _, backward = PASSES[model.cell]
@@ -162,19 +183,18 @@ def batch_gradients(model, x, y, mask, masks=None):
     dux = dpre if input_keep is None else dpre * input_keep
     dU_T = np.zeros((model.word_dim, dpre.shape[2]), dtype=model.dtype)  # (C, G*H)
     np.add.at(dU_T, x.T.reshape(-1), dux.reshape(T * B, -1))
-    return loss, {"U": dU_T.T.copy(), "V": delta_o.T @ S_flat, "W": dW,
-                  "b": dpre.sum(axis=(0, 1))}
+    return loss, {"U": dU_T.T.copy(), "W": dW, "b": dpre.sum(axis=(0, 1)), **output_grads}
 
 
 def forward_propagation(model, x):
     """``(o (T, C), s (T + 1, H))`` for one sentence, s[-1] the zero initial state."""
     x = np.asarray(x)
     s = _states(model, x[None, :])[0][:, 0]  # (T + 1, H)
-    return softmax(s[: len(x)] @ model.V.T), s
+    return output_probabilities(model, s[: len(x)]), s
 
 
 def bptt(model, x, y):
-    """``(dLdU, dLdV, dLdW, dLdb)`` for one sentence, through the whole sentence."""
+    """``(dLdU, dLdV, dLdW, dLdb)`` (and dLdVc) for one sentence, through the whole sentence."""
     x, y, mask = pad_batch([x], [y], dtype=model.dtype)
     _, grads = batch_gradients(model, x, y, mask)
     return tuple(grads[name] for name in model.param_names)

@@ -2,7 +2,8 @@
 
 A checkpoint is one ``.npz``: ``U``, ``V``, ``W`` under the names the tutorial's
 ``save_model_parameters_theano`` uses (so the tutorial's loader still reads them), and ``b`` for a
-gated cell (``rnncore.cells``; its U and W have one block of rows per gate), the vocabulary,
+gated cell (``rnncore.cells``; its U and W have one block of rows per gate), ``Vc`` and
+``word_class`` for the class-factored output layer (``rnncore.word_classes``), the vocabulary,
 both configs and the training state as JSON strings, the batch-order RNG state as JSON, and the
 optimizer's arrays under ``optimizer/``. Writes are atomic: the file is written beside its final
 name, flushed to disk, then renamed over it, so a crash or a full disk never leaves a half-written
@@ -22,12 +23,15 @@ from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import RnnCoreError
 from rnncore.files import atomic_write, write_npz
 from rnncore.vocabulary import Vocabulary
+from rnncore.word_classes import check_word_class, class_count
 
 FORMAT = "rnncore-checkpoint-1"
 OPTIMIZER_PREFIX = "optimizer/"
 # The best evaluation's weights, kept beside the last ones that a resumed run continues from.
 BEST_PREFIX = "best/"
 PARAM_NAMES = ("U", "V", "W")  # every cell has these; gated cells add b
+CLASS_PARAMS = ("Vc", "word_class")  # the class-factored output layer's
+STORED_PARAMS = ALL_PARAMS + CLASS_PARAMS
 
 
 class CheckpointError(RnnCoreError, ValueError):
@@ -63,7 +67,7 @@ def check_param_shapes(params: dict, vocabulary_size: int | None = None) -> tupl
     if U.ndim != 2 or V.ndim != 2 or W.ndim != 2:
         raise CheckpointError("U, V and W must all be matrices")
     if "b" in params:
-        return _check_gated_shapes(params, vocabulary_size)
+        return _check_output_shapes(params, *_check_gated_shapes(params, vocabulary_size))
     hidden_dim, word_dim = U.shape
     if V.shape != (word_dim, hidden_dim) or W.shape != (hidden_dim, hidden_dim):
         raise CheckpointError(
@@ -72,6 +76,25 @@ def check_param_shapes(params: dict, vocabulary_size: int | None = None) -> tupl
     if vocabulary_size is not None and vocabulary_size != word_dim:
         raise CheckpointError(
             f"the vocabulary has {vocabulary_size} words but the model was trained on {word_dim}")
+    return _check_output_shapes(params, word_dim, hidden_dim)
+
+
+def _check_output_shapes(params: dict, word_dim: int, hidden_dim: int) -> tuple[int, int]:
+    """The class layer's Vc (K, H) and word_class (C,), K = class_count(C): both or neither."""
+    present = [k for k in CLASS_PARAMS if k in params]
+    if not present:
+        return word_dim, hidden_dim
+    if len(present) == 1:
+        raise CheckpointError(f"the class output layer needs both Vc and word_class, not only "
+                              f"{present[0]}")
+    K = class_count(word_dim)
+    if np.shape(params["Vc"]) != (K, hidden_dim):
+        raise CheckpointError(f"Vc has shape {np.shape(params['Vc'])}; expected ({K}, "
+                              f"{hidden_dim}): {K} classes for {word_dim} words")
+    try:
+        check_word_class(params["word_class"], word_dim, K)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
     return word_dim, hidden_dim
 
 
@@ -92,11 +115,15 @@ def _check_gated_shapes(params: dict, vocabulary_size: int | None) -> tuple[int,
 
 
 def _check_cell(params: dict, model_config: ModelConfig, path) -> None:
-    """The parameters must be those of the cell the settings name."""
+    """The parameters must be those of the cell and output layer the settings name."""
     cell = cell_of(params)
     if cell != model_config.cell:
         raise CheckpointError(f"{path}: the parameters are those of a {cell} cell but the "
                               f"settings say {model_config.cell}")
+    output = "classes" if "Vc" in params else "softmax"
+    if output != model_config.output:
+        raise CheckpointError(f"{path}: the parameters are those of a {output} output layer but "
+                              f"the settings say {model_config.output}")
 
 
 def save_checkpoint(path, params: dict, vocabulary: Vocabulary, model_config: ModelConfig,
@@ -108,7 +135,7 @@ def save_checkpoint(path, params: dict, vocabulary: Vocabulary, model_config: Mo
     optimizer_state = state.pop("optimizer_state", None) or {}
     rng_state = state.pop("rng_state", None)
     best_params = state.pop("best_params", None) or {}
-    arrays = {k: np.asarray(params[k]) for k in ALL_PARAMS if k in params}
+    arrays = {k: np.asarray(params[k]) for k in STORED_PARAMS if k in params}
     arrays.update({OPTIMIZER_PREFIX + k: np.asarray(v) for k, v in optimizer_state.items()})
     arrays.update({BEST_PREFIX + k: np.asarray(v) for k, v in best_params.items()})
     texts = {
@@ -168,7 +195,7 @@ def load_checkpoint(path) -> Checkpoint:
         if isinstance(exc, CheckpointError):
             raise
         raise CheckpointError(f"{path} has damaged settings ({exc})") from None
-    params = {k: data[k] for k in ALL_PARAMS if k in data}
+    params = {k: data[k] for k in STORED_PARAMS if k in data}
     check_param_shapes(params, len(vocabulary))
     _check_cell(params, model_config, path)
     state = _json_member(data, "state", path)

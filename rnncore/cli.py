@@ -20,6 +20,7 @@ import numpy as np
 from rnncore.cells import CELLS
 from rnncore.config import ALL_ENGINES, DTYPES, ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
+from rnncore.word_classes import OUTPUTS, target_counts
 from rnncore.optimizers import OPTIMIZERS
 
 TRAIN_FLAGS = {  # TrainConfig / ModelConfig field -> help line
@@ -39,8 +40,13 @@ TRAIN_FLAGS = {  # TrainConfig / ModelConfig field -> help line
     "seed": "fixes initial weights, validation split and batch order",
     "engine": "pytensor (compiled, fast), numpy (readable reference) or pytensor-jax (GPU through JAX)",
     "dtype": "float32 (half the memory) or float64",
+    "output": "output layer: softmax over every word (the tutorial's) or classes (RNNLM's -class: "
+              "a frequency class, then a word of it; much faster for large vocabularies)",
 }
-CHOICES = {"optimizer": OPTIMIZERS, "engine": ALL_ENGINES, "dtype": DTYPES, "cell": CELLS}
+CHOICES = {"optimizer": OPTIMIZERS, "engine": ALL_ENGINES, "dtype": DTYPES, "cell": CELLS,
+           "output": OUTPUTS}
+# Settings whose flag is not their name: -o/--output names the model file.
+FLAGS = {"output": "output-layer"}
 # Settings that may differ when resuming: more epochs extend the run.
 RESUME_MAY_CHANGE = {"nepoch"}
 
@@ -49,6 +55,11 @@ def _defaults() -> tuple[dict, dict]:
     """Each setting's declared type (as text) and default value."""
     both = {**ModelConfig().to_dict(), **TrainConfig().to_dict()}
     return {f.name: str(f.type) for f in fields(ModelConfig) + fields(TrainConfig)}, both
+
+
+def _flag(name: str) -> str:
+    """The command-line flag (without --) of setting ``name``."""
+    return FLAGS.get(name, name.replace("_", "-"))
 
 
 def _add_train_parser(sub) -> None:
@@ -61,8 +72,8 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--resume", metavar="MODEL", help="continue training from this checkpoint")
     for name, text in TRAIN_FLAGS.items():
         kind = str if name in CHOICES else float if "float" in types[name] else int
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
-                       choices=CHOICES.get(name),
+        p.add_argument("--" + _flag(name), dest=_flag(name).replace("-", "_"), type=kind,
+                       default=None, choices=CHOICES.get(name),
                        help=text if defaults[name] is None else f"{text} (default {defaults[name]})")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only evaluations")
 
@@ -155,7 +166,8 @@ def _configs(args, corpus):
     """ModelConfig and TrainConfig from the flags, or from the checkpoint when resuming."""
     from rnncore.checkpoint import load_checkpoint
 
-    given = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None}
+    given = {name: getattr(args, _flag(name).replace("-", "_")) for name in TRAIN_FLAGS}
+    given = {name: value for name, value in given.items() if value is not None}
     if not args.resume:
         model_keys = {f.name for f in fields(ModelConfig)}
         model = ModelConfig(vocabulary_size=len(corpus.vocabulary),
@@ -166,7 +178,7 @@ def _configs(args, corpus):
     saved = {**checkpoint.model_config.to_dict(), **(checkpoint.train_config or TrainConfig()).to_dict()}
     for name, value in given.items():
         if name not in RESUME_MAY_CHANGE and value != saved[name]:
-            raise ValueError(f"--{name.replace('_', '-')} cannot change when resuming "
+            raise ValueError(f"--{_flag(name)} cannot change when resuming "
                              f"(the checkpoint has {saved[name]})")
     train = (checkpoint.train_config or TrainConfig())
     if "nepoch" in given:
@@ -201,7 +213,7 @@ class _Reporter:
 
 
 def cmd_train(args) -> int:
-    from rnncore.train import build_model, train_with_sgd
+    from rnncore.train import build_model, split_corpus, train_with_sgd
 
     if not args.output and not args.resume:
         raise ValueError("say where to write the model with -o MODEL.npz")
@@ -211,6 +223,9 @@ def cmd_train(args) -> int:
     model = build_model(model_config, train_config)
     if checkpoint is not None:
         model.set_params(checkpoint.params)
+    elif model_config.output == "classes":  # classes by the training split's word counts
+        train, _, _ = split_corpus(corpus.sentences, train_config)
+        model.assign_classes(target_counts(train, model.word_dim))
     stop = {"asked": False}
 
     def on_interrupt(signum, frame):

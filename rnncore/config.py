@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rnncore.cells import CELLS, GATES
 from rnncore.optimizers import OPTIMIZERS
+from rnncore.word_classes import OUTPUTS, class_count
 
 # Engines every installation has; a form that offers only these needs nothing else installed.
 ENGINES = ("pytensor", "numpy")
@@ -92,6 +93,10 @@ class ModelConfig(_JsonMixin):
     # Share of the input contributions U[:, x_t] and of the states entering the output layer that
     # training drops (Zaremba et al. 2014, never the recurrent W s); 0 turns it off.
     dropout: float = 0.0
+    # "softmax" (the tutorial's, over every word) or "classes" (RNNLM's -class: a class of about
+    # sqrt(C) by frequency, then a word of it; far faster for large vocabularies). Checkpoints
+    # without it read as "softmax".
+    output: str = "softmax"
 
     def validate(self) -> "ModelConfig":
         _check_int("vocabulary_size", self.vocabulary_size, 4, 200_000)
@@ -101,14 +106,25 @@ class ModelConfig(_JsonMixin):
         _check_choice("dtype", self.dtype, DTYPES)
         _check_choice("cell", self.cell, CELLS)
         _check_float("dropout", self.dropout, 0.0, 0.9)
+        _check_choice("output", self.output, OUTPUTS)
         return self
+
+    @property
+    def output_units(self) -> int:
+        """Logits a word costs in training: every word, or the classes plus the words of one class
+        (C/K on average when the classes hold equal shares of the text)."""
+        v = self.vocabulary_size
+        if self.output == "softmax":
+            return v
+        return class_count(v) + math.ceil(v / class_count(v))
 
     @property
     def parameter_count(self) -> int:
         """Numbers in U (G*H, V), V (V, H), W (G*H, H) and, for gated cells, b (G*H,), with G the
         cell's gate blocks (1 for the vanilla cell, which has no b)."""
         h, v, rows = self.hidden_dim, self.vocabulary_size, GATES[self.cell] * self.hidden_dim
-        return rows * v + v * h + rows * h + (rows if self.cell != "rnn" else 0)
+        classes = class_count(v) * h if self.output == "classes" else 0  # Vc (K, H)
+        return rows * v + v * h + rows * h + (rows if self.cell != "rnn" else 0) + classes
 
     def memory_estimate_bytes(self, batch_size: int = 32, sentence_length: int = 50,
                               optimizer: str = "sgd") -> int:
@@ -116,7 +132,7 @@ class ModelConfig(_JsonMixin):
 
         Parameters, their gradients and the optimizer's slots, plus the activations of one batch:
         the output distribution o (batch, T, V) dominates, which is why a large vocabulary with a
-        large batch is what exhausts memory.
+        large batch is what exhausts memory (the class layer's o is ``output_units`` wide).
         """
         _check_choice("optimizer", optimizer, OPTIMIZERS)
         item = 4 if self.dtype == "float32" else 8
@@ -128,7 +144,7 @@ class ModelConfig(_JsonMixin):
         if self.dropout > 0:
             kept += gates + 1
         # o and its gradient (B, T, V); s and its gradient (B, T+1, H); what the cell keeps.
-        per_step = self.vocabulary_size + self.hidden_dim + 1 + kept * self.hidden_dim / 2
+        per_step = self.output_units + self.hidden_dim + 1 + kept * self.hidden_dim / 2
         return int((params + 2 * batch_size * sentence_length * per_step) * item)
 
     def flops_per_token(self, training: bool = True) -> int:
@@ -139,8 +155,9 @@ class ModelConfig(_JsonMixin):
         back-propagated step, W's gradient and the error through W (4 G H^2 each step): the vanilla
         cell takes bptt_truncate steps per output, a gated cell one step per word (whole-sentence
         back-propagation visits each step once). The gates' elementwise work is about 10 G H.
+        V is ``output_units`` wide here: the class layer computes only K + C/K logits a word.
         """
-        h, v, gates = self.hidden_dim, self.vocabulary_size, GATES[self.cell]
+        h, v, gates = self.hidden_dim, self.output_units, GATES[self.cell]
         forward = 2 * gates * h * h + 2 * v * h + 5 * v
         if self.cell != "rnn":
             forward += 10 * gates * h

@@ -19,6 +19,7 @@ from rnncore.checkpoint import check_param_shapes, load_checkpoint
 from rnncore.detokenize import detokenize as _detokenize
 from rnncore.text import tokenize_prefix
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, Vocabulary
+from rnncore.word_classes import ClassOutput
 
 LN2 = math.log(2.0)
 
@@ -50,11 +51,17 @@ class LanguageModel:
 
     ``b`` given, the cell is gated: a GRU when U has 3 * hidden_dim rows, an LSTM with 4 (see
     ``rnncore.cells``). An LSTM's recurrent state is [s, c] side by side, (n, 2 * hidden_dim).
+    ``Vc`` and ``word_class`` given, the output layer is the class-factored one
+    (``rnncore.word_classes``): sampling draws a class, then a word of it; the probabilities of
+    every word, which next_words and scoring read, are built class by class.
     """
 
-    def __init__(self, U, V, W, vocabulary: Vocabulary, b=None):
+    def __init__(self, U, V, W, vocabulary: Vocabulary, b=None, Vc=None, word_class=None):
         params = {"U": U, "V": V, "W": W} if b is None else {"U": U, "V": V, "W": W, "b": b}
+        if Vc is not None or word_class is not None:
+            params.update(Vc=Vc, word_class=word_class)
         word_dim, hidden_dim = check_param_shapes(params, len(vocabulary))
+        self._classes = None if Vc is None else ClassOutput(V, Vc, word_class)
         self.word_dim, self.hidden_dim = word_dim, hidden_dim
         self.cell = cell_of(params)
         steps = {"rnn": self._rnn_step, "gru": self._gru_step, "lstm": self._lstm_step}
@@ -84,8 +91,10 @@ class LanguageModel:
 
     @classmethod
     def from_params(cls, params: dict, vocabulary: Vocabulary) -> "LanguageModel":
-        """From U, V, W (and b for a gated cell), as ``get_params`` and checkpoints hold them."""
-        return cls(params["U"], params["V"], params["W"], vocabulary, params.get("b"))
+        """From U, V, W (and b for a gated cell, Vc and word_class for the class layer), as
+        ``get_params`` and checkpoints hold them."""
+        return cls(params["U"], params["V"], params["W"], vocabulary, params.get("b"),
+                   params.get("Vc"), params.get("word_class"))
 
     @classmethod
     def from_checkpoint(cls, path) -> "LanguageModel":
@@ -119,6 +128,12 @@ class LanguageModel:
         """V s for states (n, state_dim): (n, word_dim). An LSTM's output reads s, not c."""
         return _matmul(states[:, : self.hidden_dim], self.V_T)
 
+    def _log_probs(self, states: np.ndarray) -> np.ndarray:
+        """log P(w | s) of every word for states (n, state_dim): (n, word_dim)."""
+        if self._classes is not None:
+            return self._classes.log_probs(states[:, : self.hidden_dim])
+        return _log_softmax(self._logits(states))
+
     def _states(self, ids: list[int]) -> np.ndarray:
         """States after reading SENTENCE_START and each of ``ids``: (len(ids) + 1, state_dim)."""
         s = np.zeros((1, self.state_dim))  # (1, state_dim), the zero initial state
@@ -150,10 +165,16 @@ class LanguageModel:
         out = [[] for _ in range(n)]
         ended = np.zeros(n, dtype=bool)
         for step in range(max_length):
-            logits = self._logits(s) / temperature  # (n, word_dim)
-            logits[:, self._never] = -np.inf
-            if n_words + step < min_length:
-                logits[:, self.end_index] = -np.inf
+            never = list(self._never) + ([self.end_index] if n_words + step < min_length else [])
+            if self._classes is not None and temperature == 1.0 and top_k is None:
+                x = self._classes.draw(s[:, : self.hidden_dim], rng, never, self._draw)
+                ended, s = self._append(out, ended, x, s)
+                if ended.all():
+                    break
+                continue
+            # (n, word_dim); the class layer's log P(w) sample like logits: softmax(log P / T)
+            logits = (self._logits(s) if self._classes is None else self._log_probs(s)) / temperature
+            logits[:, never] = -np.inf
             if top_k is not None and top_k < self.word_dim:
                 keep = np.argpartition(logits, -top_k, axis=1)[:, -top_k:]  # (n, top_k)
                 kept = np.full_like(logits, -np.inf)
@@ -163,15 +184,20 @@ class LanguageModel:
             cdf = np.cumsum(p, axis=1)  # (n, word_dim)
             u = rng.random(n) * cdf[:, -1]
             x = np.array([self._draw(cdf[i], u[i]) for i in range(n)])
-            for i in np.flatnonzero(~ended):
-                if x[i] == self.end_index:
-                    ended[i] = True
-                else:
-                    out[i].append(int(x[i]))
+            ended, s = self._append(out, ended, x, s)
             if ended.all():
                 break
-            s = self._step(s, x)
         return [(words, bool(e)) for words, e in zip(out, ended)]
+
+    def _append(self, out, ended, x, s):
+        """Add the drawn words x (n,) to the rows not yet ended; return (ended, the next states)."""
+        ended = ended.copy()
+        for i in np.flatnonzero(~ended):
+            if x[i] == self.end_index:
+                ended[i] = True
+            else:
+                out[i].append(int(x[i]))
+        return ended, (s if ended.all() else self._step(s, x))
 
     def generate_sentence(self, rng: np.random.Generator, min_length: int = 5,
                           max_length: int = 50) -> list[str]:
@@ -211,7 +237,7 @@ class LanguageModel:
         """The ``k`` most probable next words after ``text``, with their probabilities."""
         _check_int("k", k, 1, self.word_dim)
         tokens, ids, unknown_words = self._encode(text)
-        logp = _log_softmax(self._logits(self._states(ids)[-1:])[0])  # (word_dim,)
+        logp = self._log_probs(self._states(ids)[-1:])[0]  # (word_dim,)
         logp[self.start_index] = -np.inf
         top = np.argsort(-logp, kind="stable")[:k]
         candidates = [{"word": self.vocabulary.index_to_word[i], "probability": float(np.exp(logp[i]))}
@@ -224,7 +250,7 @@ class LanguageModel:
         if not tokens:
             raise ValueError("there are no words to score; type a sentence")
         targets = list(ids) + [self.end_index]  # (T,)
-        logp = _log_softmax(self._logits(self._states(ids)))  # (T, word_dim)
+        logp = self._log_probs(self._states(ids))  # (T, word_dim)
         word_logp = logp[np.arange(len(targets)), targets]  # (T,)
         total = float(word_logp.sum())
         unknown = self.vocabulary.unknown_index
@@ -237,7 +263,7 @@ class LanguageModel:
     def sentence_log_probs(self, sentence) -> np.ndarray:
         """log P of each token of a corpus sentence's ``s[1:]`` (ids ``[START, ..., END]``)."""
         ids = np.asarray(sentence)
-        logp = _log_softmax(self._logits(self._states(list(ids[1:-1]))))  # (T, word_dim)
+        logp = self._log_probs(self._states(list(ids[1:-1])))  # (T, word_dim)
         return logp[np.arange(len(ids) - 1), ids[1:]]  # (T,)
 
     # --- inside the network -----------------------------------------------------------------

@@ -25,6 +25,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
+from rnncore.fused_classes import ClassCrossEntropy
 from rnncore.fused_output import SoftmaxCrossEntropy
 
 
@@ -47,20 +48,30 @@ def forward_states(U_T, W, x, input_keep=None):
                          strict=True, return_updates=False)
 
 
-def output_layer(V, s, y, mask, with_grad=True):
-    """The loss summed over real words and, ``with_grad``, dL/dV (C, H) and dL/ds (T, B, H).
+def output_layer(params, s, y, mask, with_grad=True, classes=None):
+    """The loss summed over real words and, ``with_grad``, the gradients {"V"} (or {"V", "Vc"})
+    and dL/ds (T, B, H): ``(loss, grads, ds)``.
 
     s (T, B, H) time-major, y and mask (B, T). All time steps go through the output layer together,
     as (T*B, H) rows; the fused Op projects and differentiates them a block of rows at a time.
+    ``classes``: the class layer's (word_class, position, starts), with V stored sorted by class
+    and params["Vc"] (``rnncore.fused_classes``); None for the softmax over every word.
     """
     T, B, H = s.shape
     S = s.reshape((T * B, H))  # (T*B, H)
     m = mask.T.reshape((T * B,))  # (T*B,)
     target = y.T.reshape((T * B,))
+    V = params["V"]
+    if classes is not None:
+        inputs = (S, V, params["Vc"], target, m, *classes)
+        if not with_grad:
+            return ClassCrossEntropy(with_grad=False)(*inputs)
+        loss, dS, dV, dVc = ClassCrossEntropy(with_grad=True)(*inputs)
+        return loss, {"V": dV, "Vc": dVc}, dS.reshape((T, B, H))
     if not with_grad:
         return SoftmaxCrossEntropy(with_grad=False)(S, V, target, m)
     loss, dS, dV = SoftmaxCrossEntropy(with_grad=True)(S, V, target, m)
-    return loss, dV, dS.reshape((T, B, H))
+    return loss, {"V": dV}, dS.reshape((T, B, H))
 
 
 def backward(U_T, W, x, s, ds, bptt_truncate, input_keep=None):
@@ -138,19 +149,19 @@ def gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, mas
                          states=None):
     """The loss summed over real words and the gradients {"U" (stored as U.T), "V", "W", "b"}.
 
-    ``output_layer(V, S, y, mask)`` returns ``(loss, dV, dS)``; ``masks`` are the dropout masks
-    (input_keep (T, B, G*H), output_keep (T, B, H)) or None; ``states`` may wrap the states (the
-    JAX engine fixes their shape).
+    ``output_layer(params, S, y, mask)`` returns ``(loss, {"V"(, "Vc")}, dS)``; ``masks`` are the
+    dropout masks (input_keep (T, B, G*H), output_keep (T, B, H)) or None; ``states`` may wrap the
+    states (the JAX engine fixes their shape).
     """
-    U_T, V, W, b = (params[name] for name in ("U", "V", "W", "b"))
+    U_T, W, b = (params[name] for name in ("U", "W", "b"))
     input_keep, output_keep = masks if masks is not None else (None, None)
     s, Ux = gated_states(cell, U_T, W, b, x, hidden_dim, input_keep)
     if states is not None:
         s = states(s)
     S = s if output_keep is None else s * output_keep  # (T, B, H) into the output layer
-    loss, dV, dS = output_layer(V, S, y, mask)
+    loss, output_grads, dS = output_layer(params, S, y, mask)
     dUx, dW, db = pytensor.grad(None, wrt=[Ux, W, b], known_grads={S: dS})
-    return loss, {"U": lookup_gradient(U_T, x, dUx), "V": dV, "W": dW, "b": db}
+    return loss, {"U": lookup_gradient(U_T, x, dUx), "W": dW, "b": db, **output_grads}
 
 
 class BatchInputs(NamedTuple):
@@ -171,18 +182,20 @@ class BatchInputs(NamedTuple):
 def loss_and_grads(cell, params, batch, hidden_dim, output_layer=output_layer, states=None):
     """Loss and gradients {"U" (as U.T), "V", "W" (, "b")} of ``batch`` (BatchInputs).
 
-    ``params`` are U.T, V, W (and b) as graph variables; ``output_layer(V, S, y, mask)`` returns
-    ``(loss, dV, dS)``; ``states`` may wrap the states (the JAX engine fixes their shape).
+    ``params`` are U.T, V, W (and b, Vc) as graph variables; ``output_layer(params, S, y, mask)``
+    returns ``(loss, {"V"(, "Vc")}, dS)``; ``states`` may wrap the states (the JAX engine fixes
+    their shape).
     """
     x, y, mask, k, masks = batch
     if cell != "rnn":
         return gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, masks,
                                     states)
-    U_T, V, W = (params[p] for p in ("U", "V", "W"))
+    U_T, W = params["U"], params["W"]
     input_keep, output_keep = masks if masks is not None else (None, None)
     s = forward_states(U_T, W, x, input_keep)
     s = s if states is None else states(s)
-    loss, dV, ds = output_layer(V, s if output_keep is None else s * output_keep, y, mask)
+    loss, output_grads, ds = output_layer(params, s if output_keep is None else s * output_keep,
+                                          y, mask)
     ds = ds if output_keep is None else ds * output_keep
     dU_T, dW = backward(U_T, W, x, s, ds, k, input_keep)
-    return loss, {"U": dU_T, "V": dV, "W": dW}
+    return loss, {"U": dU_T, "W": dW, **output_grads}

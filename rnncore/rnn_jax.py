@@ -2,9 +2,11 @@
 compiled by JAX/XLA, so the same model runs on an NVIDIA GPU when jax's CUDA build is installed and
 on the CPU otherwise. Same interface and the same numbers as ``RNNNumpy`` and ``RNNPyTensor``.
 
-Two things differ from the C engine. The fused output Op is numpy code with no JAX implementation,
-so the output layer is written with plain tensor ops (log-softmax, the loss, and its gradient by
-hand), which XLA fuses itself. And XLA compiles for fixed shapes: a symbolic length such as the
+Two things differ from the C engine. The fused output Ops are numpy code with no JAX
+implementation, so the output layer is written with plain tensor ops (log-softmax, the loss, and
+its gradient by hand), which XLA fuses itself; the class layer (``output="classes"``) computes
+every word's logit and masks out the words of other classes than the target's, the same numbers
+as the C engine's per-class products, without their ragged shapes. And XLA compiles for fixed shapes: a symbolic length such as the
 number of ages carried by the truncated backward scan cannot be an array shape there. So every
 function is built for one static (batch size, padded length) and one truncation, cached by that
 key, and batches are padded up to a few length buckets so that the cache stays small. Padding comes
@@ -15,11 +17,14 @@ dropout masks, drawn in numpy as in the C engine, are padded with the batch.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
 from rnncore import cells
+from rnncore.cells_numpy import output_probabilities
 from rnncore.errors import RnnCoreError
 from rnncore.pytensor_graphs import BatchInputs, loss_and_grads
 from rnncore.rnn_pytensor import RNNPyTensor
@@ -83,24 +88,48 @@ def _results_in_declared_dtypes(jax_funcify):
         jax_funcify.register(op_class)(translate)
 
 
-def plain_output_layer(V, s, y, mask, with_grad=True):
-    """``rnn_pytensor.output_layer`` from plain tensor ops, for backends without the fused Op.
+def plain_output_layer(params, s, y, mask, with_grad=True, classes=None):
+    """``pytensor_graphs.output_layer`` from plain tensor ops, for backends without the fused Ops.
 
     s (T, B, H) time-major with static shape, y and mask (B, T). Returns the loss summed over real
-    words and, ``with_grad``, dL/dV (C, H) and dL/ds (T, B, H).
+    words and, ``with_grad``, ``{"V"(, "Vc")}`` and dL/ds (T, B, H). ``classes``: the class
+    layer's (word_class, position, starts), V stored sorted by class.
     """
     T, B, H = s.type.shape
     S = s.reshape((T * B, H))  # (T*B, H)
     m = mask.T.reshape((T * B,))  # (T*B,)
     target = y.T.reshape((T * B,))
     rows = pt.arange(T * B)
+    V = params["V"]
+    if classes is not None:
+        return _plain_class_layer(S, V, params["Vc"], target, m, classes, with_grad, (T, B, H))
     logp = pt.special.log_softmax(S @ V.T, axis=-1)  # (T*B, C)
     loss = -(m * logp[rows, target]).sum()
     if not with_grad:
         return loss
     # dL/dlogits = (softmax - onehot(target)) * mask, the padding rows zero.
     delta = pt.inc_subtensor(pt.exp(logp)[rows, target], -1.0) * m[:, None]  # (T*B, C)
-    return loss, delta.T @ S, (delta @ V).reshape((T, B, H))
+    return loss, {"V": delta.T @ S}, (delta @ V).reshape((T, B, H))
+
+
+def _plain_class_layer(S, V, Vc, target, m, classes, with_grad, shape):
+    """The class layer on rows S (N, H): log P(class) + log P(word | class), the second a softmax
+    over every column of V (sorted by class) with the other classes' columns set to -inf."""
+    word_class, position, starts = classes
+    rows = pt.arange(S.shape[0])
+    c, p = word_class[target], position[target]  # (N,): the target's class and row of V
+    column_class = pt.set_subtensor(pt.zeros_like(word_class)[position], word_class)  # (C,)
+    log_pc = pt.special.log_softmax(S @ Vc.T, axis=-1)  # (N, K)
+    same_class = pt.eq(column_class[None, :], c[:, None])  # (N, C)
+    minus_inf = pt.constant(-np.inf, dtype=S.dtype)
+    log_pw = pt.special.log_softmax(pt.where(same_class, S @ V.T, minus_inf), axis=-1)  # (N, C)
+    loss = -(m * (log_pc[rows, c] + log_pw[rows, p])).sum()
+    if not with_grad:
+        return loss
+    delta_c = pt.inc_subtensor(pt.exp(log_pc)[rows, c], -1.0) * m[:, None]  # (N, K)
+    delta_w = pt.inc_subtensor(pt.exp(log_pw)[rows, p], -1.0) * m[:, None]  # (N, C)
+    dS = delta_w @ V + delta_c @ Vc
+    return loss, {"V": delta_w.T @ S, "Vc": delta_c.T @ S}, dS.reshape(shape)
 
 
 class RNNJax(RNNPyTensor):
@@ -109,10 +138,10 @@ class RNNJax(RNNPyTensor):
     engine = "pytensor-jax"
 
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, dtype="float32", rng=None,
-                 optimizer="sgd", clip_norm=None, cell="rnn", dropout=0.0):
+                 optimizer="sgd", clip_norm=None, cell="rnn", dropout=0.0, output="softmax"):
         self.jax = import_jax(dtype)
         super().__init__(word_dim, hidden_dim, bptt_truncate, dtype, rng, optimizer, clip_norm,
-                         cell, dropout)
+                         cell, dropout, output)
 
     @property
     def device(self) -> str:
@@ -128,7 +157,11 @@ class RNNJax(RNNPyTensor):
 
     @property
     def V(self):
-        return np.array(self._params["V"].get_value(borrow=True))
+        return self._unstored("V", np.array(self._params["V"].get_value(borrow=True)))
+
+    @property
+    def Vc(self):
+        return np.array(self._params["Vc"].get_value(borrow=True))
 
     @property
     def W(self):
@@ -184,25 +217,30 @@ class RNNJax(RNNPyTensor):
         x = pt.tensor("x", dtype="int32", shape=(T,))
         params = self._static_params()
         s = self._static_states(params, x[None, :])[:, 0, :]  # (T, H)
+        if self.layout is not None:  # the class layer's o is built in numpy
+            return pytensor.function([x], s, mode=COMPILE_MODE)
         o = pt.special.softmax(s @ params["V"].T, axis=-1)  # (T, C)
         return pytensor.function([x], [o, s], mode=COMPILE_MODE)
+
+    def _output_layer(self):
+        return partial(plain_output_layer, classes=self._class_inputs)
 
     def _compile_static_loss(self, B, T):
         x, y, mask, _, _ = self._static_batch(B, T)
         params = self._static_params()
-        loss = plain_output_layer(params["V"], self._static_states(params, x), y, mask,
-                                  with_grad=False)
+        loss = self._output_layer()(params, self._static_states(params, x), y, mask,
+                                    with_grad=False)
         return pytensor.function([x, y, mask], loss, mode=COMPILE_MODE)
 
     def _static_loss_and_grads(self, batch):
         B, T = batch.x.type.shape
         fix = lambda s: pt.specify_shape(s, (T, B, self.hidden_dim))  # noqa: E731
         return loss_and_grads(self.cell, self._static_params(), batch, self.hidden_dim,
-                              plain_output_layer, fix)
+                              self._output_layer(), fix)
 
     def _compile_static_gradients(self, batch):
         loss, grads = self._static_loss_and_grads(batch)
-        outputs = [grads[p].T if p == "U" else grads[p] for p in self.param_names]
+        outputs = [grads[p] for p in self.param_names]  # in the stored layouts
         return pytensor.function(batch.listed(), [loss] + outputs, mode=COMPILE_MODE)
 
     def _compile_static_train(self, batch):
@@ -229,9 +267,12 @@ class RNNJax(RNNPyTensor):
         x = np.asarray(x, dtype=np.int32)
         T = len(x)
         padded = np.pad(x, (0, padded_length(T) - T))
-        o, s = self._static_function("forward", 1, len(padded))(padded)
+        result = self._static_function("forward", 1, len(padded))(padded)
+        s = result if self.layout is not None else result[1]
         s = np.concatenate([np.asarray(s[:T]), np.zeros((1, self.hidden_dim), dtype=self.dtype)])
-        return np.asarray(o[:T]), s
+        if self.layout is not None:
+            return output_probabilities(self, s[:T]), s
+        return np.asarray(result[0][:T]), s
 
     def batch_loss(self, x, y, mask) -> float:
         """Cross-entropy summed over the real (mask 1) words of a padded batch."""
@@ -242,7 +283,8 @@ class RNNJax(RNNPyTensor):
         x, y, mask, masks = self._padded_batch(x, y, mask, masks)
         function = self._static_function("gradients", *x.shape, masks is not None)
         loss, *grads = function(x, y, mask, *(masks or ()))
-        return float(loss), {name: np.asarray(g) for name, g in zip(self.param_names, grads)}
+        return float(loss), {name: self._unstored(name, np.asarray(g))
+                             for name, g in zip(self.param_names, grads)}
 
     def train_step(self, x, y, mask, learning_rate, dropout_seed=None) -> float:
         """One update from a padded batch with the model's optimizer and clipping; returns the loss.

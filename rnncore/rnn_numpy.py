@@ -10,7 +10,9 @@ batch with matrix products, and are what the PyTensor engine is held equal to.
 code is in ``rnncore.cells_numpy``); gated cells back-propagate through whole sentences and ignore
 ``bptt_truncate``. ``dropout`` > 0 drops the input contributions U[:, x_t] and the states going
 into V during ``batch_gradients`` and ``train_step`` only, with masks drawn from ``dropout_seed``;
-evaluation (losses, ``forward_propagation``, ``bptt``) never drops.
+evaluation (losses, ``forward_propagation``, ``bptt``) never drops. ``output="classes"`` replaces
+the softmax over every word with RNNLM's class-factored layer (``rnncore.word_classes``): one more
+trained matrix Vc (K, H) and the class of each word, ``word_class``, returned by ``get_params``.
 """
 from __future__ import annotations
 
@@ -18,19 +20,21 @@ import logging
 
 import numpy as np
 
-from rnncore import cells, cells_numpy, optimizers
-from rnncore.cells_numpy import batch_output, softmax
+from rnncore import cells, cells_numpy, optimizers, word_classes
+from rnncore.batching import pad_batch
+from rnncore.cells_numpy import output_gradients, output_probabilities, softmax
 
 log = logging.getLogger(__name__)
 
 
 def initial_params(word_dim: int, hidden_dim: int, rng: np.random.Generator,
-                   cell: str = "rnn") -> dict[str, np.ndarray]:
+                   cell: str = "rnn", output: str = "softmax") -> dict[str, np.ndarray]:
     """The tutorial's initialisation, in float64: uniform in +-1/sqrt(n), n the incoming connections.
 
     Every engine draws through here, in the order U, V, W, so one seed gives one model in any of
     them (and the vanilla cell the same model as before gated cells existed). Gated cells' biases
     b start at zero (tutorial part 4), the LSTM's forget gate at ``cells.LSTM_FORGET_BIAS``.
+    The class layer's Vc (K, H) is drawn last, like V, so U, V and W are those of a softmax model.
     """
     shapes = cells.param_shapes(cell, word_dim, hidden_dim)
     u_bound, h_bound = np.sqrt(1.0 / word_dim), np.sqrt(1.0 / hidden_dim)
@@ -44,6 +48,8 @@ def initial_params(word_dim: int, hidden_dim: int, rng: np.random.Generator,
         if cell == "lstm":
             forget = cells.GATE_NAMES["lstm"].index("f")
             params["b"][forget * hidden_dim : (forget + 1) * hidden_dim] = cells.LSTM_FORGET_BIAS
+    if word_classes.output_param_names(output):
+        params["Vc"] = rng.uniform(-h_bound, h_bound, (word_classes.class_count(word_dim), hidden_dim))
     return params
 
 
@@ -51,7 +57,7 @@ class RNNNumpy:
     """An RNN language model over ``word_dim`` words with ``hidden_dim`` hidden units."""
 
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, dtype=np.float64, rng=None,
-                 optimizer="sgd", clip_norm=None, cell="rnn", dropout=0.0):
+                 optimizer="sgd", clip_norm=None, cell="rnn", dropout=0.0, output="softmax"):
         if rng is None:
             rng = np.random.default_rng()
         self.word_dim = int(word_dim)
@@ -62,20 +68,42 @@ class RNNNumpy:
         self.clip_norm = clip_norm
         self.cell = cells.check_cell(cell)
         self.dropout = float(dropout)
-        self.param_names = cells.param_names(cell)  # U, V, W (and b for the gated cells)
-        init = initial_params(self.word_dim, self.hidden_dim, rng, cell)
+        self.output = output
+        # U, V, W (and b for the gated cells, Vc for the class layer): what training changes.
+        self.param_names = cells.param_names(cell) + word_classes.output_param_names(output)
+        init = initial_params(self.word_dim, self.hidden_dim, rng, cell, output)
         for name in self.param_names:
             setattr(self, name, init[name].astype(self.dtype))
-        self._opt_state = optimizers.initial_state(self.optimizer, self.get_params())
+        if output == "classes":
+            self.assign_classes(word_classes.zipf_counts(self.word_dim))
+        self._opt_state = optimizers.initial_state(self.optimizer, self._trained())
 
     # --- parameters and optimizer state -------------------------------------------------------
 
+    def _trained(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in self.param_names}
+
     def get_params(self) -> dict[str, np.ndarray]:
-        """Copies of U, V and W (and b)."""
-        return {name: getattr(self, name).copy() for name in self.param_names}
+        """Copies of U, V and W (and b; Vc and word_class for the class layer)."""
+        params = {name: getattr(self, name).copy() for name in self.param_names}
+        if self.output == "classes":
+            params["word_class"] = self.word_class.copy()
+        return params
+
+    def assign_classes(self, counts) -> None:
+        """Put the words into classes by these counts (``rnncore.word_classes``), before training."""
+        K = word_classes.class_count(self.word_dim)
+        self._set_word_class(word_classes.assign_classes(counts, K))
+
+    def _set_word_class(self, word_class) -> None:
+        self.layout = word_classes.ClassLayout.of(word_class, len(self.Vc))
+        self.word_class = self.layout.word_class
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
-        """Replace U, V and W (and b) (copied, cast to the model's dtype, shapes checked)."""
+        """Replace U, V and W (and b, Vc) (copied, cast to the model's dtype, shapes checked) and
+        the class layer's word_class, when given."""
+        if self.output == "classes" and "word_class" in params:
+            self._set_word_class(params["word_class"])
         for name in self.param_names:
             value = np.array(params[name], dtype=self.dtype)
             expected = getattr(self, name).shape
@@ -89,7 +117,7 @@ class RNNNumpy:
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what ``get_optimizer_state`` returned, so training resumes with identical updates."""
-        self._opt_state = optimizers.check_state(self.optimizer, state, self.get_params())
+        self._opt_state = optimizers.check_state(self.optimizer, state, self._trained())
 
     # --- the tutorial, one sentence at a time -------------------------------------------------
 
@@ -106,7 +134,10 @@ class RNNNumpy:
         for t in np.arange(T):
             # U[:, x[t]] is U times the one-hot vector of word x[t].
             s[t] = np.tanh(self.U[:, x[t]] + self.W.dot(s[t - 1]))
-            o[t] = softmax(self.V.dot(s[t]))
+            if self.output == "softmax":
+                o[t] = softmax(self.V.dot(s[t]))
+        if self.output == "classes":  # P(class | s_t) P(word | class, s_t), class by class
+            o = output_probabilities(self, s[:T])
         return o, s
 
     def predict(self, x):
@@ -135,6 +166,10 @@ class RNNNumpy:
         """
         if self.cell != "rnn":
             return cells_numpy.bptt(self, x, y)
+        if self.output == "classes":  # the loop below is the full softmax's; the batch code is exact
+            batch = pad_batch([x], [y], dtype=self.dtype)
+            grads = self._vanilla_gradients(*batch, None)[1]
+            return tuple(grads[name] for name in self.param_names)
         T = len(y)
         o, s = self.forward_propagation(x)
         dLdU = np.zeros(self.U.shape, dtype=self.dtype)
@@ -180,8 +215,7 @@ class RNNNumpy:
         x, y = np.asarray(x), np.asarray(y)
         if self.cell != "rnn":
             return cells_numpy.batch_loss(self, x, y, mask)
-        loss, _, _ = batch_output(self.V, self._batch_forward(x)[:-1], y, mask)
-        return loss
+        return output_gradients(self, self._batch_forward(x)[:-1], y, mask)[0]
 
     def batch_gradients(self, x, y, mask, dropout_seed=None):
         """Return ``(loss, {"U", "V", "W"} (and "b"))`` summed over the sentences of a padded batch.
@@ -209,9 +243,7 @@ class RNNNumpy:
         input_keep, output_keep = masks if masks is not None else (None, None)
         s = self._batch_forward(x, input_keep)
         S = s[:T] if output_keep is None else s[:T] * output_keep  # (T, B, H) into the output
-        loss, S, delta_o = batch_output(self.V, S, y, mask)
-        dLdV = delta_o.T @ S  # (word_dim, H)
-        ds = (delta_o @ self.V).reshape(T, B, H)  # dL/ds_t from output t alone
+        loss, output_grads, ds = output_gradients(self, S, y, mask)  # ds: dL/ds_t from output t alone
         if output_keep is not None:
             ds *= output_keep
         dtanh = 1 - s[:T] ** 2  # (T, B, H)
@@ -227,7 +259,7 @@ class RNNNumpy:
         dLdU_T = np.zeros((self.word_dim, H), dtype=self.dtype)
         dux = flat if input_keep is None else flat * input_keep.reshape(T * B, H)
         np.add.at(dLdU_T, x.T.reshape(-1), dux)
-        return loss, {"U": dLdU_T.T.copy(), "V": dLdV, "W": dLdW}
+        return loss, {"U": dLdU_T.T.copy(), "W": dLdW, **output_grads}
 
     def train_step(self, x, y, mask, learning_rate, dropout_seed=None) -> float:
         """One update from a padded batch with the model's optimizer and clipping; returns the loss.
@@ -238,7 +270,7 @@ class RNNNumpy:
         grads = optimizers.clip_by_global_norm(grads, self.clip_norm, np,
                                                words=float(np.sum(mask)))
         new_params, self._opt_state = optimizers.apply_update(
-            self.optimizer, self.get_params(), grads, self._opt_state,
+            self.optimizer, self._trained(), grads, self._opt_state,
             self.dtype.type(learning_rate), np,
         )
         for name, value in new_params.items():

@@ -7,16 +7,21 @@ this class holds the parameters and optimizer state as shared variables and comp
 once, when it is first used (``bptt_truncate`` is an input, so changing it compiles nothing).
 With ``dropout`` > 0 the gradient and training functions take the two dropout masks as inputs,
 drawn in numpy from ``dropout_seed`` (``rnncore.cells``) so that every engine sees the same ones;
-without dropout they are compiled without them.
+without dropout they are compiled without them. With ``output="classes"`` (``rnncore.word_classes``)
+V is stored sorted by class, so that the fused class layer (``rnncore.fused_classes``) reads each
+class's words as one slice; the class layout is a shared input, so new classes compile nothing.
 """
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from rnncore import cells, optimizers
+from rnncore import cells, optimizers, word_classes
 from rnncore.batching import pad_batch
+from rnncore.cells_numpy import output_probabilities
 from rnncore.pytensor_graphs import (BatchInputs, forward_states, gated_states, loss_and_grads,
                                      output_layer)
 from rnncore.rnn_numpy import gradient_check, initial_params
@@ -51,18 +56,13 @@ def use_numpy_blas() -> None:
 use_numpy_blas()  # before anything is compiled
 
 
-def _stored(name: str, value: np.ndarray) -> np.ndarray:
-    """U and its optimizer statistics are kept transposed; this swaps between the two layouts."""
-    return np.ascontiguousarray(value.T) if name == "U" or name.endswith("_U") else value
-
-
 class RNNPyTensor:
     """An RNN language model whose forward and backward passes are compiled by PyTensor."""
 
     engine = "pytensor"  # ModelConfig.engine of this class
 
     def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4, dtype="float32", rng=None,
-                 optimizer="sgd", clip_norm=None, cell="rnn", dropout=0.0):
+                 optimizer="sgd", clip_norm=None, cell="rnn", dropout=0.0, output="softmax"):
         if rng is None:
             rng = np.random.default_rng()
         self.word_dim = int(word_dim)
@@ -73,12 +73,21 @@ class RNNPyTensor:
         self.clip_norm = clip_norm
         self.cell = cells.check_cell(cell)
         self.dropout = float(dropout)
-        self.param_names = cells.param_names(cell)  # U, V, W (and b for the gated cells)
-        init = initial_params(self.word_dim, self.hidden_dim, rng, cell)
+        self.output = output
+        # U, V, W (and b for the gated cells, Vc for the class layer): what training changes.
+        self.param_names = cells.param_names(cell) + word_classes.output_param_names(output)
+        init = initial_params(self.word_dim, self.hidden_dim, rng, cell, output)
+        self._layout, self._class_inputs = None, None
+        if output == "classes":  # word_class, position, starts: inputs of the fused class layer
+            self._layout = word_classes.ClassLayout.of(word_classes.assign_classes(
+                word_classes.zipf_counts(self.word_dim), len(init["Vc"])), len(init["Vc"]))
+            self._class_inputs = tuple(pytensor.shared(a, name=n) for n, a in zip(
+                ("word_class", "position", "starts"), self._layout_arrays()))
         # Stored values: _params["U"] holds U transposed, (word_dim, H), and so do the optimizer's
-        # U statistics; get_params and get_optimizer_state turn them back.
+        # U statistics (and the class layer's V its rows by class); get_params and
+        # get_optimizer_state turn them back.
         self._params = {
-            name: pytensor.shared(_stored(name, value.astype(self.dtype)), name=name)
+            name: pytensor.shared(self._stored(name, value.astype(self.dtype)), name=name)
             for name, value in init.items()
         }
         stored = {name: shared.get_value(borrow=True) for name, shared in self._params.items()}
@@ -94,7 +103,53 @@ class RNNPyTensor:
 
     @property
     def V(self):
-        return self._params["V"].get_value()
+        return self._unstored("V", self._params["V"].get_value())
+
+    @property
+    def Vc(self):
+        return self._params["Vc"].get_value()
+
+    @property
+    def layout(self) -> word_classes.ClassLayout | None:
+        """The class layer's words by class (None for the softmax)."""
+        return self._layout
+
+    # --- stored layouts: U transposed, the class layer's V (and statistics) sorted by class ----
+
+    def _layout_arrays(self):
+        return self._layout.word_class, self._layout.position, self._layout.starts
+
+    def _sorted_by_class(self, name: str) -> bool:
+        return self._layout is not None and (name == "V" or name.endswith("_V"))
+
+    def _stored(self, name: str, value: np.ndarray) -> np.ndarray:
+        """``value`` of parameter (or statistic) ``name`` as the shared variable keeps it."""
+        if name == "U" or name.endswith("_U"):
+            return np.ascontiguousarray(value.T)
+        return value[self._layout.order] if self._sorted_by_class(name) else value
+
+    def _unstored(self, name: str, value: np.ndarray) -> np.ndarray:
+        """The inverse of ``_stored``: the model's own layout (U (G*H, C), V (C, H) by word id)."""
+        if name == "U" or name.endswith("_U"):
+            return np.ascontiguousarray(value.T)
+        return value[self._layout.position] if self._sorted_by_class(name) else value
+
+    def assign_classes(self, counts) -> None:
+        """Put the words into classes by these counts (``rnncore.word_classes``), before training."""
+        params = self.get_params()
+        params["word_class"] = word_classes.assign_classes(counts, len(self.Vc))
+        self.set_params(params)
+
+    def _set_layout(self, word_class) -> None:
+        """A new class assignment: V's optimizer statistics are re-sorted (set_params sorts V)."""
+        layout = word_classes.ClassLayout.of(word_class, len(self.Vc))
+        if np.array_equal(layout.word_class, self._layout.word_class):
+            return
+        state = self.get_optimizer_state()
+        self._layout = layout
+        for shared, value in zip(self._class_inputs, self._layout_arrays()):
+            shared.set_value(value)
+        self.set_optimizer_state(state)
 
     @property
     def W(self):
@@ -103,27 +158,37 @@ class RNNPyTensor:
     # --- parameters and optimizer state -------------------------------------------------------
 
     def get_params(self) -> dict[str, np.ndarray]:
-        """Copies of U, V and W (and b)."""
-        return {name: _stored(name, shared.get_value()) for name, shared in self._params.items()}
+        """Copies of U, V and W (and b; Vc and word_class for the class layer)."""
+        params = {name: self._unstored(name, shared.get_value())
+                  for name, shared in self._params.items()}
+        if self._layout is not None:
+            params["word_class"] = self._layout.word_class.copy()
+        return params
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
-        """Replace U, V and W (and b) (copied, cast to the model's dtype, shapes checked)."""
+        """Replace U, V and W (and b, Vc) (copied, cast to the model's dtype, shapes checked) and
+        the class layer's word_class, when given."""
+        if self._layout is not None and "word_class" in params:
+            self._set_layout(params["word_class"])
         for name, shared in self._params.items():
             value = np.array(params[name], dtype=self.dtype)
-            expected = _stored(name, shared.get_value(borrow=True)).shape
+            expected = self._unstored(name, shared.get_value(borrow=True)).shape
             if value.shape != expected:
                 raise ValueError(f"{name} has shape {value.shape}, expected {expected}")
-            shared.set_value(_stored(name, value))
+            shared.set_value(self._stored(name, value))
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
         """Copies of the optimizer's running averages and step count (empty for plain SGD)."""
-        return {key: _stored(key, shared.get_value()) for key, shared in self._opt_state.items()}
+        return {key: self._unstored(key, shared.get_value())
+                for key, shared in self._opt_state.items()}
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what ``get_optimizer_state`` returned, so training resumes with identical updates."""
-        checked = optimizers.check_state(self.optimizer, state, self.get_params())
+        trained = {name: self._unstored(name, self._params[name].get_value(borrow=True))
+                   for name in self.param_names}
+        checked = optimizers.check_state(self.optimizer, state, trained)
         for key, value in checked.items():
-            self._opt_state[key].set_value(_stored(key, value))
+            self._opt_state[key].set_value(self._stored(key, value))
 
     # --- compiled functions, built on first use -----------------------------------------------
 
@@ -150,28 +215,37 @@ class RNNPyTensor:
         return gated_states(self.cell, params["U"], params["W"], params["b"], x, self.hidden_dim)[0]
 
     def _compile_forward(self):
+        """o (T, C) and s (T + 1, H) for one sentence; the class layer's o is built in numpy."""
         x = pt.ivector("x")
         s = self._states(self._params, x[None, :])[:, 0, :]  # (T, H)
-        o = pt.special.softmax(s @ self._params["V"].T, axis=-1)  # (T, C)
         s_with_initial = pt.concatenate([s, pt.zeros((1, s.shape[1]), dtype=s.dtype)])
+        if self._layout is not None:
+            return pytensor.function([x], s_with_initial, mode=COMPILE_MODE)
+        o = pt.special.softmax(s @ self._params["V"].T, axis=-1)  # (T, C)
         return pytensor.function([x], [o, s_with_initial], mode=COMPILE_MODE)
+
+    def _output_layer(self):
+        """The output layer's graph: the fused softmax, or the fused class layer on its layout."""
+        return partial(output_layer, classes=self._class_inputs)
 
     def _compile_loss(self):
         x, y, mask, _, _ = self._batch_inputs()
-        loss = output_layer(self._params["V"], self._states(self._params, x), y, mask,
-                            with_grad=False)
+        loss = self._output_layer()(self._params, self._states(self._params, x), y, mask,
+                                    with_grad=False)
         return pytensor.function([x, y, mask], loss, mode=COMPILE_MODE)
 
     def _compile_gradients(self, dropout=False):
         batch = self._batch_inputs(dropout)
-        loss, grads = loss_and_grads(self.cell, self._params, batch, self.hidden_dim)
-        outputs = [grads[p].T if p == "U" else grads[p] for p in self.param_names]
+        loss, grads = loss_and_grads(self.cell, self._params, batch, self.hidden_dim,
+                                     self._output_layer())
+        outputs = [grads[p] for p in self.param_names]  # in the stored layouts
         return pytensor.function(batch.listed(), [loss] + outputs, mode=COMPILE_MODE)
 
     def _compile_train(self, dropout=False):
         batch = self._batch_inputs(dropout)
         learning_rate = pt.scalar("learning_rate", dtype=self.dtype)
-        loss, grads = loss_and_grads(self.cell, self._params, batch, self.hidden_dim)
+        loss, grads = loss_and_grads(self.cell, self._params, batch, self.hidden_dim,
+                                     self._output_layer())
         return pytensor.function(batch.listed() + [learning_rate], loss,
                                  updates=self._train_updates(grads, learning_rate,
                                                              batch.mask.sum()),
@@ -191,7 +265,10 @@ class RNNPyTensor:
 
     def forward_propagation(self, x):
         """Return ``(o, s)``: o (T, word_dim) probabilities, s (T + 1, hidden_dim), s[-1] zero."""
-        return self._function("forward")(np.asarray(x, dtype=np.int32))
+        result = self._function("forward")(np.asarray(x, dtype=np.int32))
+        if self._layout is None:
+            return result
+        return output_probabilities(self, result[:-1]), result
 
     def predict(self, x):
         """The most probable next word at every position, (T,)."""
@@ -223,7 +300,7 @@ class RNNPyTensor:
         """The tutorial's plain SGD step on one sentence (no clipping, whatever the optimizer)."""
         for name, grad in zip(self.param_names, self.bptt(x, y)):
             shared = self._params[name]
-            step = self.dtype.type(learning_rate) * _stored(name, grad)
+            step = self.dtype.type(learning_rate) * self._stored(name, grad)
             shared.set_value(shared.get_value(borrow=True) - step)
 
     def gradient_check(self, x, y, h=0.001, error_threshold=0.01) -> bool:
@@ -259,7 +336,8 @@ class RNNPyTensor:
     def _gradients(self, x, y, mask, masks):
         loss, *grads = self._function("gradients", masks is not None)(
             *self._batch_args(x, y, mask, masks))
-        return float(loss), dict(zip(self.param_names, grads))
+        return float(loss), {name: self._unstored(name, np.asarray(g))
+                             for name, g in zip(self.param_names, grads)}
 
     def train_step(self, x, y, mask, learning_rate, dropout_seed=None) -> float:
         """One update from a padded batch with the model's optimizer and clipping; returns the loss.

@@ -72,7 +72,8 @@ def build_model(model_config: ModelConfig, train_config: TrainConfig | None = No
     return Engine(model_config.vocabulary_size, hidden_dim=model_config.hidden_dim,
                   bptt_truncate=model_config.bptt_truncate, dtype=model_config.dtype, rng=rng,
                   optimizer=train_config.optimizer, clip_norm=train_config.clip_norm,
-                  cell=model_config.cell, dropout=model_config.dropout)
+                  cell=model_config.cell, dropout=model_config.dropout,
+                  output=model_config.output)
 
 
 def model_config_of(model) -> ModelConfig:
@@ -80,7 +81,8 @@ def model_config_of(model) -> ModelConfig:
     engine = getattr(model, "engine", "numpy")  # the compiled engines name themselves
     return ModelConfig(vocabulary_size=model.word_dim, hidden_dim=model.hidden_dim,
                        bptt_truncate=model.bptt_truncate, engine=engine, dtype=str(model.dtype),
-                       cell=getattr(model, "cell", "rnn"), dropout=getattr(model, "dropout", 0.0))
+                       cell=getattr(model, "cell", "rnn"), dropout=getattr(model, "dropout", 0.0),
+                       output=getattr(model, "output", "softmax"))
 
 
 def split_corpus(sentences, train_config: TrainConfig):

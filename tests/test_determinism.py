@@ -22,10 +22,12 @@ import pytest
 from conftest import REPO
 from rnncore.checkpoint import load_checkpoint
 from rnncore.config import ModelConfig, TrainConfig, available_engines
+from rnncore.fused_classes import class_cross_entropy
 from rnncore.fused_output import softmax_cross_entropy
 from rnncore.preprocess import PreprocessedCorpus
 from rnncore.train import build_model, train_with_sgd
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary
+from rnncore.word_classes import ClassLayout, assign_classes, zipf_counts
 
 WORDS = 2000
 
@@ -61,8 +63,9 @@ def settings(engine: str) -> tuple[ModelConfig, TrainConfig]:
                         clip_norm=0.5, seed=7))
 
 
-def train_once(corpus, engine: str) -> dict:
+def train_once(corpus, engine: str, output: str = "softmax") -> dict:
     model_config, train_config = settings(engine)
+    model_config = ModelConfig(**{**model_config.to_dict(), "output": output})
     model = build_model(model_config, train_config)
     return train_with_sgd(model, corpus, train_config, model_config=model_config,
                           num_samples=0).params
@@ -80,6 +83,32 @@ def test_the_output_layers_sums_do_not_depend_on_thread_timing():
         assert loss == first[0]
         np.testing.assert_array_equal(dS, first[1])
         np.testing.assert_array_equal(dV, first[2])
+
+
+def test_the_class_layers_sums_do_not_depend_on_thread_timing():
+    rng = np.random.default_rng(1)
+    layout = ClassLayout.of(assign_classes(zipf_counts(3000), 55), 55)
+    S = rng.standard_normal((1500, 64), dtype=np.float32)  # (N, H)
+    V, Vc = (rng.standard_normal((n, 64), dtype=np.float32) * 0.1 for n in (3000, 55))
+    target = rng.choice(3000, 1500, p=zipf_counts(3000) / zipf_counts(3000).sum())
+    args = (S, V, Vc, target, np.ones(1500, dtype=np.float32), layout.word_class,
+            layout.position, layout.starts)
+    first = class_cross_entropy(*args, threads=2)
+    with busy_neighbours():
+        again = [class_cross_entropy(*args, threads=2) for _ in range(20)]
+    for result in again:
+        assert result[0] == first[0]
+        for got, want in zip(result[1:], first[1:]):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_one_seed_gives_one_class_model_beside_a_busy_neighbour():
+    corpus = synthetic_corpus(sentences=600)
+    quiet = train_once(corpus, "pytensor", "classes")
+    with busy_neighbours():
+        loaded = train_once(corpus, "pytensor", "classes")
+    for name in quiet:
+        np.testing.assert_array_equal(loaded[name], quiet[name], err_msg=name)
 
 
 @pytest.mark.parametrize("engine", available_engines())

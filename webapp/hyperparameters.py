@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnncore.config import ALL_ENGINES, CELLS, DTYPES, ModelConfig, TrainConfig
+from rnncore.config import ALL_ENGINES, CELLS, DTYPES, OUTPUTS, ModelConfig, TrainConfig
 from rnncore.optimizers import OPTIMIZERS
 
 # Defaults are rnncore's (the tutorial's), so the form follows the library when they change.
@@ -48,6 +48,10 @@ FIELDS = (
     Field("dropout", "Dropout", "model", float, _MODEL.dropout,
           "Share of the input and output connections switched off at random in each training "
           "step, so the network cannot just memorise a small corpus. 0 turns it off.", 0.0, 0.8),
+    Field("output", "Output layer", "model", str, _MODEL.output,
+          "softmax scores every word at each step; classes (RNNLM's) picks one of about "
+          "sqrt(vocabulary) frequency classes, then a word in it: many times faster for large "
+          "vocabularies, at a few per cent of perplexity.", choices=OUTPUTS),
     Field("learning_rate", "Learning rate", "train", float, _TRAIN.learning_rate,
           "Step size of each update; halved automatically whenever the loss goes up.", 1e-5, 1.0),
     Field("nepoch", "Epochs", "train", int, _TRAIN.nepoch,
