@@ -27,22 +27,26 @@ def test_settings_defaults(tmp_path, monkeypatch):
     assert settings.secret_key is None
     assert settings.visibility_timeout_s > settings.train_time_limit_s > \
         settings.train_soft_time_limit_s
+    assert (settings.stale_after_s, settings.sweep_interval_s) == (60, 15)
 
 
 def test_settings_from_the_environment(tmp_path):
     settings = load_settings({"RNNLAB_DATA_DIR": str(tmp_path), "REDIS_URL": "redis://h:1/2",
                               "DATABASE_URL": "postgresql+psycopg://u@h/db",
                               "MAX_UPLOAD_MB": "7", "WORKER_CONCURRENCY": "3",
-                              "SECRET_KEY": "k", "RNNLAB_PORT": "8080"})
+                              "SECRET_KEY": "k", "RNNLAB_PORT": "8080",
+                              "RNNLAB_SWEEP_INTERVAL_S": "2"})
     assert (settings.data_dir, settings.redis_url, settings.manage_redis) == \
         (tmp_path, "redis://h:1/2", False)
     assert (settings.database_url, settings.max_upload_mb, settings.worker_concurrency,
             settings.secret_key, settings.port) == \
         ("postgresql+psycopg://u@h/db", 7, 3, "k", 8080)
+    assert settings.sweep_interval_s == 2
 
 
 @pytest.mark.parametrize("name, value", [("MAX_UPLOAD_MB", "lots"), ("WORKER_CONCURRENCY", "0"),
-                                         ("RNNLAB_PORT", "70000")])
+                                         ("RNNLAB_PORT", "70000"),
+                                         ("RNNLAB_SWEEP_INTERVAL_S", "0")])
 def test_bad_settings_name_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         load_settings({name: value})

@@ -139,6 +139,9 @@ class Corpus(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # When a worker's sweep last sent its task again because the heartbeat had stopped
+    # (worker.sweep); None: never.
+    resent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)  # see webapp.visitors
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -197,6 +200,7 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    resent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # as Corpus's
 
 
 class JobEvent(Base):

@@ -18,6 +18,7 @@ so that the worker may import it (see ``webapp.records`` for why that single cro
 | RNNLAB_WEB_WORKERS | 2 | gunicorn worker processes |
 | RNNLAB_MODEL_CACHE_SIZE | 4 | models each web process keeps loaded for the playground |
 | RNNLAB_STALE_AFTER_S | 60 | a running job whose worker sent no heartbeat this long is taken over |
+| RNNLAB_SWEEP_INTERVAL_S | 15 | how often each worker looks for such jobs (worker.sweep) |
 | RNNLAB_MAX_ACTIVE_JOBS_PER_VISITOR | 3 | queued or running jobs one browser session may have |
 | RNNLAB_ADMIN_TOKEN | (unset) | sent as X-Admin-Token, may cancel and delete anyone's work |
 | RNNLAB_UPLOAD_RATE_LIMIT | 20 per hour | uploads (and sample corpora) per client address; "off" |
@@ -84,6 +85,8 @@ class Settings:
     # Host names (lowercase, IPv6 without brackets; ".lan": any name under lan) the web app
     # answers to; None: any (RNNLAB_TRUSTED_HOSTS="*"). See webapp.factory.host_is_trusted.
     trusted_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
+    # Seconds between a worker's looks for work whose heartbeat stopped (worker.sweep).
+    sweep_interval_s: int = 15
 
     @property
     def redis_dir(self) -> Path:
@@ -220,6 +223,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         model_cache_size=_int(env, "RNNLAB_MODEL_CACHE_SIZE", 4, 1, 1000),
         # Above the worker's heartbeat interval (5 s) with room for a busy database.
         stale_after_s=_int(env, "RNNLAB_STALE_AFTER_S", 60, 10, 86400),
+        sweep_interval_s=_int(env, "RNNLAB_SWEEP_INTERVAL_S", 15, 1, 3600),
         max_active_jobs_per_visitor=_int(env, "RNNLAB_MAX_ACTIVE_JOBS_PER_VISITOR", 3, 1, 1000),
         admin_token=_admin_token(env),
         upload_rate_limit=_rate_limit(env, "RNNLAB_UPLOAD_RATE_LIMIT", "20 per hour"),

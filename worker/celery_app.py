@@ -56,6 +56,7 @@ def make_celery(settings: Settings) -> Celery:
         rnnlab_s3_endpoint_url=settings.s3_endpoint_url,
         rnnlab_database_url=settings.database_url,
         rnnlab_stale_after_s=settings.stale_after_s,
+        rnnlab_sweep_interval_s=settings.sweep_interval_s,
     )
     return app
 

@@ -5,14 +5,15 @@ A message can arrive twice (a worker killed mid-run puts it back). The claim in 
 the second delivery harmless; when the first worker may still be alive, the task checks again
 after the heartbeat would have gone stale, and takes the job over if it has. Every message goes
 back to the queue it came from (preprocessing: "preprocess"; a job: the queue the web app chose
-and its row names), so a GPU job is never taken by a CPU worker.
+and its row names), so a GPU job is never taken by a CPU worker. Each worker also sweeps for work
+whose worker vanished without a restart (``worker.sweep``).
 """
 from __future__ import annotations
 
 import logging
 
 from celery import current_app
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 from sqlalchemy import select
 
 from webapp.records import Corpus, Job
@@ -21,6 +22,7 @@ from worker.celery_app import app
 from worker.claims import seconds_until_stale
 from worker.context import WorkerContext, context_for
 from worker.corpora import run_preprocessing
+from worker.sweep import Sweeper
 from worker.training import run_training_job
 
 log = logging.getLogger(__name__)
@@ -29,8 +31,9 @@ RECHECK_RETRIES = 3
 RUNNING_STATES = ("preprocessing", "training")
 
 
-def worker_context() -> WorkerContext:
-    conf = current_app.conf
+def worker_context(conf=None) -> WorkerContext:
+    """This process's context for the app's settings (``conf``: the current app's)."""
+    conf = current_app.conf if conf is None else conf
     return context_for(conf.rnnlab_database_url, conf.rnnlab_data_dir, conf.rnnlab_stale_after_s,
                        conf.rnnlab_artifact_store, conf.rnnlab_s3_endpoint_url)
 
@@ -105,3 +108,26 @@ def _requeue_on_start(sender=None, **_kwargs) -> None:
         return
     if sent:
         log.info("sent again the work of %d rows left running: %s", len(sent), ", ".join(sent))
+
+
+def send_again(row) -> None:
+    """Send now the task that resumes a corpus or job row, to its queue (the sweep's ``send``)."""
+    task = preprocess_corpus if isinstance(row, Corpus) else train_model
+    task.apply_async(args=[row.id], queue=queue_of(row))
+
+
+_sweepers: list[Sweeper] = []
+
+
+@worker_ready.connect
+def _start_sweeping(sender=None, **_kwargs) -> None:
+    """Each worker's main process sweeps for abandoned work (worker.sweep), taking the settings
+    from this module's app: the thread has no current app of its own."""
+    _sweepers.append(Sweeper(lambda: worker_context(app.conf), send_again,
+                             app.conf.rnnlab_sweep_interval_s).start())
+
+
+@worker_shutdown.connect
+def _stop_sweeping(sender=None, **_kwargs) -> None:
+    while _sweepers:
+        _sweepers.pop().stop()
