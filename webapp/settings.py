@@ -87,6 +87,9 @@ class Settings:
     trusted_hosts: tuple[str, ...] | None = LOOPBACK_NAMES
     # Seconds between a worker's looks for work whose heartbeat stopped (worker.sweep).
     sweep_interval_s: int = 15
+    # A training worker compiles the default model's functions in the background when it starts
+    # (worker.warmup), so the first job does not wait for PyTensor's compiler.
+    warmup: bool = True
 
     @property
     def redis_dir(self) -> Path:
@@ -233,4 +236,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         s3_endpoint_url=env.get("RNNLAB_S3_ENDPOINT_URL", "").strip() or None,
         worker_queues=_worker_queues(env),
         trusted_hosts=_trusted_hosts(env, host),
+        warmup=env.get("RNNLAB_WARMUP", "on").strip().lower() not in ("off", "0", "no", "false"),
     )

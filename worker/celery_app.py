@@ -24,7 +24,7 @@ TASK_NAMES = ("worker.tasks.preprocess_corpus", "worker.tasks.train_model")
 
 def make_celery(settings: Settings) -> Celery:
     """Build the worker's Celery app for ``settings``."""
-    app = Celery("rnnlab", broker=settings.redis_url, include=["worker.tasks"])
+    app = Celery("rnnlab", broker=settings.redis_url, include=["worker.tasks", "worker.warmup"])
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -56,6 +56,7 @@ def make_celery(settings: Settings) -> Celery:
         rnnlab_s3_endpoint_url=settings.s3_endpoint_url,
         rnnlab_database_url=settings.database_url,
         rnnlab_stale_after_s=settings.stale_after_s,
+        rnnlab_warmup=settings.warmup,
         rnnlab_sweep_interval_s=settings.sweep_interval_s,
     )
     return app

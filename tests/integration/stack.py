@@ -77,7 +77,9 @@ class LiveStack:
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "RNNLAB_DATA_DIR": str(self.data_dir),
                     "REDIS_URL": self.redis_url, "RNNLAB_HOST": "127.0.0.1",
                     "RNNLAB_PORT": str(self.web_port), "RNNLAB_WEB_WORKERS": "1",
-                    "WORKER_CONCURRENCY": "1", **{k: str(v) for k, v in env.items()}}
+                    "WORKER_CONCURRENCY": "1",
+                    # Tests compile what they train; a background compile would only slow them.
+                    "RNNLAB_WARMUP": "off", **{k: str(v) for k, v in env.items()}}
         self.env.pop("DATABASE_URL", None)
         settings = load_settings(self.env)
         bin_dir = Path(sys.executable).parent
