@@ -28,6 +28,18 @@ class UploadForm(FlaskForm):
                        description="Shown in lists; the file's name when empty.")
 
 
+class ImportForm(FlaskForm):
+    model = FileField("Model file (.npz)", validators=[FileRequired("Choose the model's .npz file.")],
+                      description="A model downloaded from rnnlab, or the tutorial's "
+                                  "trained-model-theano.npz (U, V and W).",
+                      render_kw={"accept": ".npz"})
+    vocabulary = FileField("Vocabulary file (for the tutorial's .npz)",
+                           description="One word per line in the model's order, or a JSON list; "
+                                       "rnnlab's own files carry theirs.")
+    name = StringField("Name (optional)", validators=[Optional(), Length(max=120)],
+                       description="Shown in lists; the file's name when empty.")
+
+
 class PreprocessForm(FlaskForm):
     column = SelectField("Text column", choices=[], validate_choice=False,
                          description="The column that holds the text (detected by default).")

@@ -18,7 +18,8 @@ from flask_limiter.util import get_remote_address
 # scope: (config key, endpoints, what is counted, in words)
 SCOPES = {
     "uploads": ("UPLOAD_RATE_LIMIT",
-                ("api.upload_corpus", "corpora.upload_post", "api.sample_corpus", "corpora.sample"),
+                ("api.upload_corpus", "corpora.upload_post", "api.sample_corpus", "corpora.sample",
+                 "api.import_model", "models.import_post"),
                 "uploads"),
     "jobs": ("JOB_RATE_LIMIT", ("api.create_job", "jobs.create", "api.continue_job",
                                 "jobs.continue_training"), "training jobs started"),

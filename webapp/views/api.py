@@ -16,7 +16,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from sqlalchemy import select
 from wtforms.validators import ValidationError
 
-from webapp import actions, continuation, deletion, playground, runs
+from webapp import actions, continuation, deletion, model_import, playground, runs
 from webapp import corpus_options
 from webapp.engines import engine_choice
 from webapp.errors import UserError
@@ -229,6 +229,14 @@ def list_models():
     rows = db.session.scalars(
         select(TrainedModel).order_by(TrainedModel.created_at.desc()).limit(LIST_LIMIT))
     return {"models": [model_dict(m) for m in rows]}
+
+
+@bp.post("/models")
+def import_model():
+    """Import a model (multipart ``model``, ``vocabulary`` for the tutorial's .npz, ``name``)."""
+    model = model_import.import_model(request.files.get("model"), request.files.get("vocabulary"),
+                                      request.form.get("name"))
+    return model_dict(model), 201
 
 
 @bp.get("/models/<model_id>")

@@ -2,12 +2,12 @@
 ``webapp.views.deletion``)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, send_file
+from flask import Blueprint, current_app, redirect, render_template, send_file, url_for
 
-from webapp import actions, files, playground
+from webapp import actions, files, model_import, playground
 from webapp.errors import UserError
-from webapp.forms import (GenerateForm, HiddenStatesForm, NearestWordsForm, NextWordsForm,
-                           ScoreForm, add_errors)
+from webapp.forms import (GenerateForm, HiddenStatesForm, ImportForm, NearestWordsForm,
+                           NextWordsForm, ScoreForm, add_errors)
 from webapp.records import TrainedModel
 from webapp.serialize import model_dict
 from webapp.visitors import may_change
@@ -44,6 +44,29 @@ def _render(model: TrainedModel, forms: dict | None = None, results: dict | None
         states_form=forms.get("hidden-states") or HiddenStatesForm(formdata=None),
         nearest_form=forms.get("nearest-words") or NearestWordsForm(formdata=None),
         comparison=model_dict(model)["comparison"], can_change=may_change(model)), status
+
+
+@bp.get("/import")
+def import_page():
+    """The form that imports a model file."""
+    return render_template("models/import.html", form=ImportForm())
+
+
+@bp.post("/import")
+def import_post():
+    """Import the uploaded model and go to its playground, or say what is wrong with it."""
+    form = ImportForm()
+    if form.validate_on_submit():
+        try:
+            model = model_import.import_model(form.model.data, form.vocabulary.data,
+                                              form.name.data)
+        except UserError as exc:
+            if exc.status != 400:
+                raise
+            add_errors(form, exc.errors or {"model": exc.message})
+        else:
+            return redirect(url_for("models.playground_page", model_id=model.id))
+    return render_template("models/import.html", form=form), 400
 
 
 @bp.get("/<model_id>")
