@@ -101,7 +101,7 @@ def test_a_run_counts_with_the_vocabulary_its_model_had(client, app, shakespeare
 
 def test_an_absurd_measurement_is_floored(client, app, shakespeare):
     add_job(app, shakespeare, BIG, steady_tokens_per_second=5.0)
-    guess = ask(client, shakespeare, BIG)
+    guess = ask(client, shakespeare, {**BIG, "nepoch": 2})
     floor = estimate.floor_seconds_per_token(ModelConfig(**{k: BIG[k] for k in MODEL_KEYS}), 8,
                                              1e11)
     assert guess["floored"] and guess["tokens_per_second"] == pytest.approx(1 / floor)
