@@ -133,3 +133,10 @@ def test_jobs_training_on_the_machine_slow_an_estimate_but_refuse_nothing(
 def test_the_training_form_says_what_its_estimate_rests_on(client, app, shakespeare):
     page = client.get(f"/jobs/new?corpus={shakespeare}").get_data(as_text=True)
     assert str(escape("words per second (from the model's arithmetic")) in page
+
+
+def test_measuring_the_floor_keeps_pytensor_out_of_the_web_process():
+    from test_import_boundaries import imported_after
+
+    loaded = imported_after("from webapp import estimate\nassert estimate.matmul_flops() > 0")
+    assert "numpy" in loaded and "pytensor" not in loaded
