@@ -114,7 +114,7 @@ def test_job_needs_a_ready_corpus(client, corpus_csv, sent_tasks):
     ({"seed": -1}, "seed"),
     ({"seed": True}, "seed"),
     ({"evaluate_loss_after": 5, "nepoch": 2}, "evaluate_loss_after"),
-    ({"dropout": 0.5}, "dropout"),
+    ({"dropout": 0.95}, "dropout"),
 ])
 def test_out_of_range_settings_are_refused_by_field(client, ready_corpus, sent_tasks, changes,
                                                     field):

@@ -78,4 +78,4 @@ def test_a_job_whose_worker_was_killed_resumes_from_its_checkpoint(live_stack_fa
         model.write_bytes(r.read())
     for name in "UVW":
         assert np.array_equal(load_checkpoint(model).params[name], reference.params[name]), name
-    assert not checkpoint.exists()  # a finished job keeps only its model
+    assert checkpoint.exists()  # kept beside the model, so the job can be continued
