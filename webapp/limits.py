@@ -25,7 +25,7 @@ SCOPES = {
                                 "jobs.continue_training"), "training jobs started"),
     "playground": ("PLAYGROUND_RATE_LIMIT",
                    ("api.generate", "api.next_words", "api.score", "api.hidden_states",
-                    "api.nearest_words", "models.ask"),
+                    "api.nearest_words", "api.memorised_runs", "models.ask"),
                    "playground questions"),
 }
 # A Redis that does not answer must cost a request well under a second before the fallback.

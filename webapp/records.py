@@ -52,6 +52,12 @@ def check_id(value: str) -> str:
     return value
 
 
+def _reading_tag(column: str | None, text_options: dict | None) -> str:
+    """A short name for how a corpus's text was read (its column and text options)."""
+    key = (column or "") + (json.dumps(text_options, sort_keys=True) if text_options else "")
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+
+
 class DataPaths:
     """Where files live under the data folder; names are ids, never what a person uploaded."""
 
@@ -68,9 +74,14 @@ class DataPaths:
                             text_options: dict | None = None) -> Path:
         """One preprocessed file per (vocabulary size, column, text options other than the
         tutorial's, as ``Corpus.text_options`` holds them)."""
-        key = (column or "") + (json.dumps(text_options, sort_keys=True) if text_options else "")
-        tag = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+        tag = _reading_tag(column, text_options)
         return self.corpus_dir(corpus_id) / f"vocab-{int(vocabulary_size)}-{tag}.npz"
+
+    def corpus_ngrams(self, corpus_id: str, column: str | None,
+                      text_options: dict | None = None) -> Path:
+        """The memorisation check's index of the corpus's runs of words (rnncore.memorisation),
+        one per (column, text options), made with the base file at preprocessing."""
+        return self.corpus_dir(corpus_id) / f"ngrams-{_reading_tag(column, text_options)}.npz"
 
     def job_dir(self, job_id: str) -> Path:
         return self.root / "jobs" / check_id(job_id)

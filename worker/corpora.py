@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from rnncore.errors import Cancelled, CorpusError
+from rnncore.memorisation import NgramIndex
 from rnncore.preprocess import PreprocessedCorpus, preprocess_csv
 from rnncore.sample_corpus import write_sample_corpus
 from rnncore.text import TextOptions
@@ -84,6 +85,10 @@ def ensure_preprocessed(paths: DataPaths, corpus_id: str, vocabulary_size: int,
                               column=column, progress=progress, should_stop=should_stop,
                               options=TextOptions.from_dict(text_options))
         _save(store, base, base_path)
+        # The memorisation check's index, made once from the text as read (every word kept).
+        ngrams = paths.corpus_ngrams(corpus_id, column, text_options)
+        NgramIndex.build(base.sentences, base.vocabulary).save(ngrams)
+        store.put_file(ngrams, store.key(ngrams))
     corpus = base.with_vocabulary_size(vocabulary_size)
     if (keep or (target.exists() or store.exists(store.key(target)))) and target != base_path:
         _save(store, corpus, target)  # the corpus's own size, or an older version's file replaced

@@ -5,6 +5,7 @@ import { clear, el, postJSON } from "./dom.js";
 import { formatNumber } from "./format.js";
 import { chartColors } from "./charts.js";
 import { insideRender } from "./inside.js";
+import { markCopies } from "./copies.js";
 
 const root = document.getElementById("playground");
 const bitBands = JSON.parse(root.dataset.bitBands);  // webapp.playground.BIT_BANDS
@@ -29,7 +30,9 @@ function prefixTokens(result) {
 const render = {
   generate(result) {
     const items = result.samples.map((s) => el("li", {}, [s.text, ...(s.ended ? [] : [" ", el("span", { className: "hint", text: "(cut at max length)" })])]));
-    return [...prefixTokens(result), el("ol", { className: "samples" }, items)];
+    const box = el("div", {}, [el("ol", { className: "samples" }, items)]);
+    markCopies(root.dataset.api, result.samples, items, box);  // fills in when it answers
+    return [...prefixTokens(result), box];
   },
   "next-words"(result) {
     drawNextWords(result.candidates);

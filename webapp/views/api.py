@@ -16,7 +16,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from sqlalchemy import select
 from wtforms.validators import ValidationError
 
-from webapp import actions, continuation, deletion, model_import, playground, runs
+from webapp import actions, continuation, deletion, memorised, model_import, playground, runs
 from webapp import corpus_options
 from webapp.engines import engine_choice
 from webapp.errors import UserError
@@ -282,6 +282,13 @@ def hidden_states(model_id: str):
 def nearest_words(model_id: str):
     """The ``k`` words nearest ``word`` by the cosine of their input embeddings."""
     return _ask(model_id, playground.nearest_words)
+
+
+@bp.post("/models/<model_id>/memorised")
+def memorised_runs(model_id: str):
+    """For each of ``texts``, the longest run of words it shares with the model's corpus."""
+    model = actions.get_or_404(TrainedModel, model_id, "model")
+    return memorised.check(model, language_model(model), _json_body())
 
 
 @bp.post("/models/<model_id>/score")

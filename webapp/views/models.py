@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, send_file, url_for
 
-from webapp import actions, files, model_import, playground
+from webapp import actions, files, memorised, model_import, playground
 from webapp.errors import UserError
 from webapp.forms import (GenerateForm, HiddenStatesForm, ImportForm, NearestWordsForm,
                            NextWordsForm, ScoreForm, add_errors)
@@ -95,7 +95,11 @@ def ask(model_id: str, question: str):
     except ValueError as exc:
         add_errors(form, {"prefix": str(exc)})
         return _render(model, {question: form}, status=400)
-    return _render(model, {question: form}, {question: result})
+    results = {question: result}
+    if question == "generate":  # and whether the samples copy the corpus
+        results["copies"] = memorised.check(model, language_model(model), {
+            "texts": [s["text"] for s in result["samples"]]})
+    return _render(model, {question: form}, results)
 
 
 @bp.get("/<model_id>/download")
