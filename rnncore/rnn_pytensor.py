@@ -22,6 +22,7 @@ import pytensor.tensor as pt
 from rnncore import cells, optimizers, word_classes
 from rnncore.batching import pad_batch
 from rnncore.cells_numpy import output_probabilities
+from rnncore.pytensor_blas import configure_blas
 from rnncore.pytensor_graphs import (BatchInputs, forward_states, gated_states, loss_and_grads,
                                      output_layer)
 from rnncore.rnn_numpy import gradient_check, initial_params
@@ -34,26 +35,7 @@ COMPILE_MODE = "CVM"
 EVAL_BATCH_SIZE = 64
 
 
-def use_numpy_blas() -> None:
-    """Tell PyTensor to do its matrix products through numpy (``blas__ldflags`` empty), unless the
-    user chose a BLAS for it (PYTENSOR_FLAGS or .pytensorrc, which PyTensor itself reads).
-
-    Left unset, PyTensor searches for a BLAS library to link its C code with and, finding none in
-    a pip install, warns that "operations will be severely degraded". numpy's wheel does ship
-    OpenBLAS, but built for 64-bit integers with renamed symbols (``scipy_sgemm_64_``), which
-    PyTensor's C code (32-bit ``sgemm_``) cannot link. With the flag empty its products run as
-    ``np.dot`` on that OpenBLAS: the same library, one Python call per product. Linking an
-    OpenBLAS of 32-bit integers instead (scipy's, as an experiment) made training 0-5% faster,
-    all of it in the recurrence's small products; the output layer (``rnncore.fused_output``)
-    calls numpy's BLAS either way. Skipping the search also saves 0.4 s per process. (A conda
-    install whose MKL PyTensor would have found: name it in PYTENSOR_FLAGS.)
-    """
-    setting = type(pytensor.config).blas__ldflags  # the setting itself; reading its value searches
-    if setting.is_default and not hasattr(setting, "val"):
-        pytensor.config.blas__ldflags = ""
-
-
-use_numpy_blas()  # before anything is compiled
+configure_blas()  # before anything is compiled: scipy's OpenBLAS (rnncore.pytensor_blas)
 
 
 class RNNPyTensor:
