@@ -8,7 +8,10 @@ per-output truncation, with ``--cells`` the GRU and LSTM on the PyTensor engine 
 (whole-sentence back-propagation, so their recurrence costs more than the vanilla cell's), and
 the machine's float32 matrix-multiply rate turned into the tokens/s it allows: each token costs 6*H*C flops in the output layer (2*H*C for the logits, 2*H*C for dL/ds,
 2*H*C for dL/dV); the recurrence (about 6*H*H*(k+2)) is under 3% of that and left out.
-Engines run in interleaved rounds so that other load on the machine hits them alike. On a shared
+``--outputs`` prints a second table instead: the full softmax against the class-factored output
+layer (``output="classes"``) at vocabularies 8000 and 30000, each against the full softmax's
+matmul limit at its size. Engines run in interleaved rounds so that other load on the machine
+hits them alike. On a shared
 machine ``--one-core`` gives steadier numbers: the process is pinned to one core with one BLAS
 thread, and rates are tokens per CPU-second, which other processes barely change.
 """
@@ -139,6 +142,8 @@ def pin_to_one_core():
     """Run this process on one core with one BLAS thread (the returned limiter must be kept)."""
     from threadpoolctl import threadpool_limits
 
+    from rnncore import rnn_pytensor  # noqa: F401  loads the BLAS PyTensor links, limited below
+
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     return threadpool_limits(limits=1)
 
@@ -163,6 +168,68 @@ def run(rounds=3, seconds=2.0, compare=False, sentences=3000, one_core=False, ga
         notes.append(f"{num_threads()} cores; load average over the last minute at the end: "
                      f"{os.getloadavg()[0]:.1f} (other processes slow every row).")
     return rows, max(rates), notes
+
+
+OUTPUT_SIZES = (8000, 30000)
+OUTPUT_ROWS = (("softmax", 32), ("classes", 32), ("classes", 128))
+
+
+def output_runners(vocabulary_size, sentences):
+    """The softmax and the class layer at one vocabulary size, as (name, step), warmed up."""
+    from rnncore.rnn_pytensor import RNNPyTensor
+
+    X, Y = synthetic_corpus(np.random.default_rng(0), sentences, vocabulary_size)
+    counts = np.bincount(np.concatenate(Y), minlength=vocabulary_size)  # the targets' counts
+    runners = []
+    for output, batch_size in OUTPUT_ROWS:
+        model = RNNPyTensor(vocabulary_size, HIDDEN_DIM, BPTT_TRUNCATE, output=output,
+                            rng=np.random.default_rng(1))
+        if output == "classes":
+            model.assign_classes(counts)
+        step = batch_runner(lambda x, y, m, model=model: model.train_step(x, y, m, LEARNING_RATE),
+                            X, Y, batch_size, np.random.default_rng(2))
+        step()  # compile, allocate, fill caches
+        runners.append((vocabulary_size, f"PyTensor {output}, batch {batch_size}", step))
+    return runners
+
+
+def run_outputs(rounds=3, seconds=2.0, sentences=3000, one_core=False, sizes=OUTPUT_SIZES):
+    """Interleaved rounds of ``output_runners``; returns (rows of (C, name, median, best),
+    {C: best sgemm GFLOP/s at that C}, notes)."""
+    limiter = pin_to_one_core() if one_core else None
+    clock = time.process_time if one_core else time.perf_counter
+    runners = [r for size in sizes for r in output_runners(size, sentences)]
+    speeds = {(size, name): [] for size, name, _ in runners}
+    rates = {size: [] for size in sizes}
+    for _ in range(rounds):
+        for size in sizes:
+            rates[size].append(sgemm_rate(word_dim=size, clock=clock))
+        for size, name, step in runners:
+            speeds[size, name].append(measure(step, seconds, clock))
+    rows = [(size, name, statistics.median(v), max(v)) for (size, name), v in speeds.items()]
+    notes = ["One core, one BLAS thread, tokens per CPU-second (--one-core)." if one_core else
+             f"{num_threads()} cores; load average over the last minute at the end: "
+             f"{os.getloadavg()[0]:.1f}."]
+    if limiter is not None:
+        limiter.restore_original_limits()
+    return rows, {size: max(r) for size, r in rates.items()}, notes
+
+
+def format_outputs_table(rows, gflops, notes):
+    lines = [f"Output layers, hidden {HIDDEN_DIM}, bptt_truncate {BPTT_TRUNCATE}, float32; "
+             f"tokens/s, median (best) of the rounds; x limit: times the full softmax's matmul "
+             f"limit at that vocabulary",
+             f"{'vocabulary, engine':40} {'tokens/s':>10} {'best':>10} {'x limit':>8}"]
+    for size in gflops:
+        limit = gflops[size] * 1e9 / flops_per_token(word_dim=size)
+        for row_size, name, median, best in rows:
+            if row_size == size:
+                lines.append(f"{f'{size}: {name}':40} {median:10.0f} {best:10.0f} "
+                             f"{median / limit:8.2f}")
+        lines.append(f"{f'{size}: softmax matmul limit ({gflops[size]:.0f} GFLOP/s)':40} "
+                     f"{limit:10.0f} {'':>10} {1.0:8.2f}")
+    lines.extend(notes)
+    return "\n".join(lines)
 
 
 def format_table(rows, gflops, notes):
@@ -191,7 +258,13 @@ def main(argv=None):
                         help="one core, one BLAS thread, tokens per CPU-second (steady when shared)")
     parser.add_argument("--cells", action="store_true",
                         help="add the GRU and LSTM cells (PyTensor, batch 32)")
+    parser.add_argument("--outputs", action="store_true",
+                        help="instead: softmax vs the class layer at vocabularies 8000 and 30000")
     args = parser.parse_args(argv)
+    if args.outputs:
+        print(format_outputs_table(*run_outputs(args.rounds, args.seconds,
+                                                one_core=args.one_core)))
+        return
     rows, gflops, notes = run(args.rounds, args.seconds, args.compare, one_core=args.one_core,
                               gated=args.cells)
     print(format_table(rows, gflops, notes))

@@ -184,3 +184,14 @@ def test_a_trained_class_model_scores_the_same_after_saving(tmp_path, engine):
         samples = lm.continue_prefix("the", num_samples=4, seed=5, **options)["samples"]
         assert all("UNKNOWN_TOKEN" not in s["words"] for s in samples)
         assert lm.continue_prefix("the", num_samples=4, seed=5, **options)["samples"] == samples
+
+
+def test_bench_compares_the_output_layers_against_the_softmax_limit():
+    from rnncore import bench
+
+    rows, gflops, notes = bench.run_outputs(rounds=1, seconds=0.01, sentences=40, sizes=(400,))
+    assert [name for _, name, _, _ in rows] == [
+        "PyTensor softmax, batch 32", "PyTensor classes, batch 32", "PyTensor classes, batch 128"]
+    assert all(median > 0 and best >= median for _, _, median, best in rows) and gflops[400] > 0
+    table = bench.format_outputs_table(rows, gflops, notes)
+    assert "400: softmax matmul limit" in table and len(table.splitlines()) == 2 + 4 + len(notes)
