@@ -232,6 +232,9 @@ class JobEvent(Base):
     valid_perplexity: Mapped[float | None] = mapped_column(Float, nullable=True)
     learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     samples: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # At evaluations: rnncore.gradients.gradient_norms (the gradient's fading through time);
+    # None for other events and for jobs from before it was measured.
+    gradient_norms: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -57,7 +57,7 @@ def _split_key(job: Job) -> tuple:
             job.train_config.get("seed"), job.train_config.get("max_sentence_length"))
 
 
-def run_dict(job: Job, curve: list[dict]) -> dict:
+def run_dict(job: Job, curve: list[dict], gradient_norms: dict | None = None) -> dict:
     model, train = job.model_config, job.train_config
     best = job.best or {}
     return {
@@ -71,6 +71,7 @@ def run_dict(job: Job, curve: list[dict]) -> dict:
         "trigram_perplexity": (job.baselines or {}).get("trigram_perplexity"),
         "created_at": job.created_at.isoformat(timespec="seconds") + "Z",
         "url": url_for("jobs.detail", job_id=job.id), "curve": curve,
+        "gradient_norms": gradient_norms,  # the latest evaluation's, with its "epoch"
     }
 
 
@@ -79,12 +80,15 @@ def corpus_runs(corpus_id: str) -> dict:
     jobs = db.session.scalars(select(Job).where(Job.corpus_id == corpus_id).order_by(
         Job.created_at.desc()).limit(MAX_RUNS)).all()[::-1]
     curves: dict[str, list[dict]] = {job.id: [] for job in jobs}
-    rows = db.session.execute(select(JobEvent.job_id, JobEvent.epoch, JobEvent.valid_loss).where(
-        JobEvent.job_id.in_(list(curves)), JobEvent.event == "evaluation",
-        JobEvent.valid_loss.is_not(None)).order_by(JobEvent.id))
-    for job_id, epoch, valid_loss in rows:
-        if math.isfinite(valid_loss):
+    gradients: dict[str, dict] = {}  # each run's latest measurement of the gradients' fading
+    rows = db.session.execute(select(
+        JobEvent.job_id, JobEvent.epoch, JobEvent.valid_loss, JobEvent.gradient_norms).where(
+        JobEvent.job_id.in_(list(curves)), JobEvent.event == "evaluation").order_by(JobEvent.id))
+    for job_id, epoch, valid_loss, norms in rows:
+        if valid_loss is not None and math.isfinite(valid_loss):
             curves[job_id].append({"epoch": epoch, "valid_perplexity": math.exp(valid_loss)})
+        if norms:
+            gradients[job_id] = {"epoch": epoch, **norms}
     lines: dict[tuple, dict] = {}
     for job in jobs:
         trigram = (job.baselines or {}).get("trigram_perplexity")
@@ -95,5 +99,6 @@ def corpus_runs(corpus_id: str) -> dict:
     for (vocabulary, fraction, seed, _), line in lines.items():
         line["label"] = (f"trigram counter (vocabulary {vocabulary}, {fraction:.0%} validation, "
                          f"seed {seed})" if many else "trigram counter (validation)")
-    return {"corpus_id": corpus_id, "runs": [run_dict(j, curves[j.id]) for j in jobs],
+    return {"corpus_id": corpus_id,
+            "runs": [run_dict(j, curves[j.id], gradients.get(j.id)) for j in jobs],
             "trigram_lines": list(lines.values())}

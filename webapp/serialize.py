@@ -56,6 +56,7 @@ def event_dict(event: JobEvent) -> dict:
         "valid_perplexity": event.valid_perplexity,
         "learning_rate": event.learning_rate,
         "samples": event.samples or [],
+        "gradient_norms": event.gradient_norms,
     }
 
 

@@ -88,6 +88,8 @@ class JobProgress:
         samples = progress.get("samples") if event == "evaluation" else None
         row = JobEvent(job_id=self.job_id, event=event,
                        samples=[_sample_text(s) for s in samples] if samples else None,
+                       gradient_norms=progress.get("gradient_norms") if event == "evaluation"
+                       else None,
                        **{k: v for k, v in values.items()
                           if k not in ("tokens_per_second", "eta_seconds")})
         with self.session_factory() as session, session.begin():

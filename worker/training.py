@@ -31,6 +31,7 @@ from worker.context import WorkerContext
 from worker.corpora import MISSING_UPLOAD, ensure_preprocessed
 from worker.kept import (inherit_checkpoint, keep_stopped_model, model_row, resume_remark,
                          write_model)
+from worker.probes import GradientProbe
 from worker.progress import JobProgress
 from worker.publishing import CheckpointPublisher
 
@@ -111,10 +112,14 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     model = build_model(model_config, train_config)
     if checkpoint is not None:
         model.set_params(checkpoint.params)
-    progress.phase("training", "Training" + resumed, timeline=_timeline(data, train_config))
+    train, valid, _ = split_corpus(data.sentences, train_config)
+    held_out = valid or [s[:-1] for s in train]  # what the timeline and the gradients read
+    progress.phase("training", "Training" + resumed, timeline={
+        "prefixes": timeline.shown_prompts(held_out, data.vocabulary, timeline.PROMPTS)})
     publisher = CheckpointPublisher(ctx.store, checkpoint_path, progress)
+    probe = GradientProbe(model, data.vocabulary, held_out, publisher)
     try:
-        result = train_with_sgd(model, data, train_config, callback=publisher,
+        result = train_with_sgd(model, data, train_config, callback=probe,
                                 should_stop=progress.should_stop,
                                 checkpoint_path=checkpoint_path,
                                 resume_state=checkpoint.state if checkpoint else None,
@@ -128,13 +133,6 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
                   f"evaluations after epoch {result.best_epoch}")
     return _finish(ctx, job, corpus, token, data.vocabulary, model_config, train_config, result,
                    message=ending + resumed)
-
-
-def _timeline(data, train_config: TrainConfig) -> dict:
-    """The prompts each evaluation's samples continue, for the job page's learning timeline."""
-    train, valid, _ = split_corpus(data.sentences, train_config)
-    return {"prefixes": timeline.shown_prompts(valid or [s[:-1] for s in train],
-                                               data.vocabulary, timeline.PROMPTS)}
 
 
 def _resume_point(ctx: WorkerContext, job_id: str, checkpoint_path):

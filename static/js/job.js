@@ -6,6 +6,7 @@ import { formatNumber } from "./format.js";
 import { RateEstimate, showProgress } from "./progress.js";
 import { chartColors } from "./charts.js";
 import { Timeline } from "./timeline.js";
+import { gradientChart, gradientColors } from "./gradients.js";
 
 const root = document.getElementById("job");
 let job = JSON.parse(document.getElementById("job-data").textContent);
@@ -15,6 +16,22 @@ const series = { running: [], train: [], valid: [], trigram: [], unigram: [], be
 let chart = null;
 const preprocessingRate = new RateEstimate();
 const timeline = new Timeline((job.timeline || {}).prefixes);
+const gradientEvaluations = [];
+let gradients = null;
+let gradientsDrawn = 0;
+
+// The first evaluation's curve and the latest one's, redrawn when a new evaluation brings one.
+function showGradients() {
+  if (gradientEvaluations.length === gradientsDrawn) return;
+  gradientsDrawn = gradientEvaluations.length;
+  const first = gradientEvaluations[0];
+  const last = gradientEvaluations[gradientEvaluations.length - 1];
+  const curves = [{ label: `epoch ${first.epoch} (first evaluation)`, color: gradientColors.first, norms: first.gradient_norms, dash: [6, 4] }];
+  if (last !== first) curves.push({ label: `epoch ${last.epoch} (latest)`, color: gradientColors.last, norms: last.gradient_norms });
+  document.getElementById("gradients").hidden = false;
+  if (gradients) gradients.destroy();
+  gradients = gradientChart(document.getElementById("gradients-chart"), curves);
+}
 
 function epochOf(event) {
   return (event.fraction_done || 0) * (job.nepoch || 1);
@@ -81,8 +98,10 @@ function addEvents(events, initial) {
       if (event.samples.length) timeline.add(event);
     }
     if (event.event === "lr_halved") halvings.push(x);
+    if (event.event === "evaluation" && event.gradient_norms) gradientEvaluations.push(event);
   }
   if (chart) chart.update();
+  showGradients();
 }
 
 // The counting models' validation perplexities as flat lines in loss units (ln perplexity).

@@ -2,6 +2,7 @@
 // (logarithmic), the trigram counter's lines dashed, each run's colour beside its row of the
 // table. Labels are drawn by Chart.js on the canvas, so a run's name is never markup.
 import { chartColors, runColor } from "./charts.js";
+import { gradientChart } from "./gradients.js";
 
 const data = JSON.parse(document.getElementById("runs-data").textContent);
 const canvas = document.getElementById("runs-chart");
@@ -31,6 +32,13 @@ function datasets() {
 for (const swatch of document.querySelectorAll(".swatch[data-run]")) {
   swatch.style.backgroundColor = runColor(Number(swatch.dataset.run));
 }
+
+// Vanilla and gated cells side by side: each run's latest curve, gated cells dashed.
+const measured = data.runs.map((run, i) => ({ run, i })).filter(({ run }) => run.gradient_norms);
+gradientChart(document.getElementById("runs-gradients-chart"), measured.map(({ run, i }) => ({
+  label: `${run.label} (${run.cell.toUpperCase()}, epoch ${run.gradient_norms.epoch})`,
+  color: runColor(i), norms: run.gradient_norms, dash: run.cell === "rnn" ? [] : [6, 4],
+})));
 
 if (canvas && window.Chart) {
   new window.Chart(canvas, {
