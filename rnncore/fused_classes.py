@@ -1,5 +1,5 @@
-"""The class-factored output layer of a training step as one fused PyTensor Op (``rnncore.word_classes``
-has the math and the readable reference, ``class_output``).
+"""The class-factored output layer of a training step as one fused PyTensor Op
+(``rnncore.word_classes`` has the math and the readable reference, ``class_output``).
 
 Per row, only the logits that the loss reads are computed: the K classes, and the words of the
 target's class. Rows are sorted by their target's class, so each class is one small matrix
@@ -25,7 +25,7 @@ from pytensor.graph.op import Op
 
 from rnncore.fused_output import _executor, _needs_shift, num_threads
 
-_local = threading.local()  # each thread's logits buffer, reused from class to class and call to call
+_local = threading.local()  # each thread's logits buffer, reused from class to class and call
 
 
 def _logits_buffer(n: int, width: int, dtype) -> np.ndarray:

@@ -1,20 +1,20 @@
-"""Which BLAS PyTensor's C code links: the OpenBLAS in scipy's wheel, found before anything compiles.
+"""Which BLAS PyTensor's C code links: the OpenBLAS in scipy's wheel, chosen before compiling.
 
 Left alone, PyTensor searches for a system BLAS at its first compilation and, in a pip install,
-finds none and warns that "operations will be severely degraded" (then does its products through
-numpy, one Python call each). numpy's wheel does ship OpenBLAS, but built for 64-bit integers with
-renamed symbols (``scipy_sgemm_64_``, see ``nm -D numpy.libs/libscipy_openblas64_*.so``), which
-PyTensor's C code, written against the Fortran BLAS with 32-bit integers (``sgemm_``), cannot call.
-scipy, a requirement of PyTensor itself, ships the same OpenBLAS built for 32-bit integers with its
-symbols prefixed ``scipy_`` (``scipy_sgemm_``): PyTensor links that one, its calls renamed by
-preprocessor definitions. Measured on one core (``python -m rnncore.bench``): the products inside the
-recurrence's scans then run in C, which made the class-factored output layer's training 5-15%
-faster and the full softmax's up to 5% (its output layer calls numpy's BLAS either way).
+finds none and warns that "operations will be severely degraded" (then does its products
+through numpy, one Python call each). numpy's wheel does ship OpenBLAS, but built for 64-bit
+integers with renamed symbols (``scipy_sgemm_64_``, see ``nm -D numpy.libs/*.so``), which
+PyTensor's C code, written against the Fortran BLAS with 32-bit integers (``sgemm_``), cannot
+call. scipy, a requirement of PyTensor itself, ships the same OpenBLAS built for 32-bit integers
+with its symbols prefixed ``scipy_`` (``scipy_sgemm_``): PyTensor links that one, its calls
+renamed by preprocessor definitions. The products inside the recurrence's scans then run in C;
+measured on one core (``python -m rnncore.bench``), the class-factored output layer trained
+5-15% faster and the full softmax up to 5% (its output layer calls numpy's BLAS either way).
 
 Where scipy's library is missing or lacks those functions (another platform, another wheel),
-``blas__ldflags`` is set empty instead: numpy's BLAS through Python, as before, without the search
-and its warning. A BLAS the user names (PYTENSOR_FLAGS or .pytensorrc, which PyTensor itself reads)
-is always kept.
+``blas__ldflags`` is set empty instead: numpy's BLAS through Python, as before, without the
+search and its warning. A BLAS the user names (PYTENSOR_FLAGS or .pytensorrc, which PyTensor
+itself reads) is always kept.
 """
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ this class holds the parameters and optimizer state as shared variables and comp
 once, when it is first used (``bptt_truncate`` is an input, so changing it compiles nothing).
 With ``dropout`` > 0 the gradient and training functions take the two dropout masks as inputs,
 drawn in numpy from ``dropout_seed`` (``rnncore.cells``) so that every engine sees the same ones;
-without dropout they are compiled without them. With ``output="classes"`` (``rnncore.word_classes``)
-V is stored sorted by class, so that the fused class layer (``rnncore.fused_classes``) reads each
-class's words as one slice; the class layout is a shared input, so new classes compile nothing.
+without dropout they are compiled without them. With ``output="classes"`` the fused class layer
+(``rnncore.fused_classes``) replaces the softmax. How the parameters are kept (U transposed, the
+class layer's V sorted by class) is ``rnncore.stored_layouts``.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from rnncore.pytensor_blas import configure_blas
 from rnncore.pytensor_graphs import (BatchInputs, forward_states, gated_states, loss_and_grads,
                                      output_layer)
 from rnncore.rnn_numpy import gradient_check, initial_params
+from rnncore.stored_layouts import StoredLayouts
 
 # PyTensor's C backend. PyTensor 3's default (FAST_RUN) is its Numba backend, which ran this model
 # 3.3x slower here (5.3k vs 17.2k tokens/s on one core, batch 32): the fused output Op runs numpy
@@ -38,7 +39,7 @@ EVAL_BATCH_SIZE = 64
 configure_blas()  # before anything is compiled: scipy's OpenBLAS (rnncore.pytensor_blas)
 
 
-class RNNPyTensor:
+class RNNPyTensor(StoredLayouts):
     """An RNN language model whose forward and backward passes are compiled by PyTensor."""
 
     engine = "pytensor"  # ModelConfig.engine of this class
@@ -59,12 +60,7 @@ class RNNPyTensor:
         # U, V, W (and b for the gated cells, Vc for the class layer): what training changes.
         self.param_names = cells.param_names(cell) + word_classes.output_param_names(output)
         init = initial_params(self.word_dim, self.hidden_dim, rng, cell, output)
-        self._layout, self._class_inputs = None, None
-        if output == "classes":  # word_class, position, starts: inputs of the fused class layer
-            self._layout = word_classes.ClassLayout.of(word_classes.assign_classes(
-                word_classes.zipf_counts(self.word_dim), len(init["Vc"])), len(init["Vc"]))
-            self._class_inputs = tuple(pytensor.shared(a, name=n) for n, a in zip(
-                ("word_class", "position", "starts"), self._layout_arrays()))
+        self._init_layout(init)
         # Stored values: _params["U"] holds U transposed, (word_dim, H), and so do the optimizer's
         # U statistics (and the class layer's V its rows by class); get_params and
         # get_optimizer_state turn them back.
@@ -90,48 +86,6 @@ class RNNPyTensor:
     @property
     def Vc(self):
         return self._params["Vc"].get_value()
-
-    @property
-    def layout(self) -> word_classes.ClassLayout | None:
-        """The class layer's words by class (None for the softmax)."""
-        return self._layout
-
-    # --- stored layouts: U transposed, the class layer's V (and statistics) sorted by class ----
-
-    def _layout_arrays(self):
-        return self._layout.word_class, self._layout.position, self._layout.starts
-
-    def _sorted_by_class(self, name: str) -> bool:
-        return self._layout is not None and (name == "V" or name.endswith("_V"))
-
-    def _stored(self, name: str, value: np.ndarray) -> np.ndarray:
-        """``value`` of parameter (or statistic) ``name`` as the shared variable keeps it."""
-        if name == "U" or name.endswith("_U"):
-            return np.ascontiguousarray(value.T)
-        return value[self._layout.order] if self._sorted_by_class(name) else value
-
-    def _unstored(self, name: str, value: np.ndarray) -> np.ndarray:
-        """The inverse of ``_stored``: the model's own layout (U (G*H, C), V (C, H) by word id)."""
-        if name == "U" or name.endswith("_U"):
-            return np.ascontiguousarray(value.T)
-        return value[self._layout.position] if self._sorted_by_class(name) else value
-
-    def assign_classes(self, counts) -> None:
-        """Put the words into classes by these counts (``rnncore.word_classes``), before training."""
-        params = self.get_params()
-        params["word_class"] = word_classes.assign_classes(counts, len(self.Vc))
-        self.set_params(params)
-
-    def _set_layout(self, word_class) -> None:
-        """A new class assignment: V's optimizer statistics are re-sorted (set_params sorts V)."""
-        layout = word_classes.ClassLayout.of(word_class, len(self.Vc))
-        if np.array_equal(layout.word_class, self._layout.word_class):
-            return
-        state = self.get_optimizer_state()
-        self._layout = layout
-        for shared, value in zip(self._class_inputs, self._layout_arrays()):
-            shared.set_value(value)
-        self.set_optimizer_state(state)
 
     @property
     def W(self):

@@ -180,7 +180,7 @@ class ClassOutput:
         return _log_softmax(_product(S, self.Vc_T))
 
     def word_log_probs(self, S, k: int) -> np.ndarray:
-        """log P(w | class k, s) for the words ``layout.order[starts[k]:starts[k + 1]]``: (n, |k|)."""
+        """log P(w | class k, s), (n, |k|), for the words order[starts[k]:starts[k + 1]]."""
         c0, c1 = self.layout.starts[k], self.layout.starts[k + 1]
         return _log_softmax(_product(S, self.V_T[:, c0:c1]))
 

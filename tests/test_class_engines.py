@@ -98,8 +98,9 @@ def test_losses_gradients_and_probabilities_agree(pair, bptt_truncate):
     assert model.batch_loss(*batch) == pytest.approx(want_loss, rel=1e-9)
     for got, expected in zip(model.bptt(xs[0], ys[0]), reference.bptt(xs[0], ys[0])):
         assert_close(got, expected, rtol=1e-9)
-    for got, expected in zip(model.forward_propagation(xs[0]), reference.forward_propagation(xs[0])):
-        assert_close(got, expected, rtol=1e-9)
+    got, expected = model.forward_propagation(xs[0]), reference.forward_propagation(xs[0])
+    for a, b in zip(got, expected):
+        assert_close(a, b, rtol=1e-9)
     assert model.calculate_total_loss(xs, ys) == pytest.approx(
         reference.calculate_total_loss(xs, ys), rel=1e-9)
 
