@@ -1,6 +1,6 @@
-"""Vanishing gradients: rnncore.gradients against the vanilla cell's analytic gradient
+"""Vanishing gradients: rnncore.gradients against the vanilla cell's gradient written out here
 (tanh's derivative times W at each step, V^T (p - y) at the output), against perturbing a
-gated cell's state k steps back and running it forward again, and the curve falling as the
+gated cell's state k steps back and running LanguageModel's own steps forward again, and the curve falling as the
 tutorial's part 3 says; then the worker records it at each evaluation and the API returns it.
 """
 from __future__ import annotations
@@ -57,14 +57,14 @@ def analytic(params, sentence, k_max):
 def test_the_vanilla_cell_matches_its_analytic_gradient():
     lm, params = lm_for("rnn", scale=2.0)
     data = sentences(n=1)
-    measured = gradient_norms(lm, data, k_max=8)
+    measured = gradient_norms(params, data, START, k_max=8)
     np.testing.assert_allclose(measured["mean_norm"], analytic(params, data[0], 8), rtol=1e-5)
     assert measured["pairs"] == [10 - k for k in range(9)] and measured["sentences"] == 1
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_gated_cells_match_perturbing_the_state_and_running_on(cell):
-    lm, _ = lm_for(cell, seed=3, scale=1.5)
+    lm, params = lm_for(cell, seed=3, scale=1.5)
     sentence = sentences(n=1, length=6)[0]
     ids = [int(i) for i in sentence[1:]]
     inputs = [START] + ids[:-1]
@@ -84,11 +84,12 @@ def test_gated_cells_match_perturbing_the_state_and_running_on(cell):
         e = np.zeros(lm.state_dim)
         e[i] = eps
         grad[i] = (loss_from(s[0] + e) - loss_from(s[0] - e)) / (2 * eps)
-    # One sentence whose outputs t >= k all count: recompute the single pair's norm by hand.
+    # The measurement's own vector for this (t, k), against the perturbed forward pass.
     from rnncore import gradients
 
-    states, jacobians = gradients._jacobians(lm, ids)
-    v = gradients._output_gradients(lm, states, ids)[t]
+    states, jacobians = gradients._steps(params, cell, inputs)
+    np.testing.assert_allclose(states, lm._states(ids[:-1]), rtol=1e-12, atol=1e-12)
+    v = gradients._output_gradients(params, states, ids, lm.hidden_dim)[t]
     for j in range(t, t - k, -1):
         v = jacobians[j].T @ v
     np.testing.assert_allclose(v, grad, rtol=1e-4, atol=1e-8)
@@ -96,8 +97,8 @@ def test_gated_cells_match_perturbing_the_state_and_running_on(cell):
 
 def test_a_vanilla_rnn_forgets_faster_than_an_lstm():
     data = sentences(n=4, length=25)
-    rnn = gradient_norms(lm_for("rnn", seed=2, scale=0.5)[0], data)["mean_norm"]
-    lstm = gradient_norms(lm_for("lstm", seed=2, scale=0.5)[0], data)["mean_norm"]
+    rnn = gradient_norms(lm_for("rnn", seed=2, scale=0.5)[1], data, START)["mean_norm"]
+    lstm = gradient_norms(lm_for("lstm", seed=2, scale=0.5)[1], data, START)["mean_norm"]
     assert rnn[15] / rnn[0] < 1e-3, rnn
     assert rnn[15] / rnn[0] < lstm[15] / lstm[0], (rnn, lstm)
 

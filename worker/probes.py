@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 
-from rnncore.generate import LanguageModel
 from rnncore.gradients import gradient_norms
+from rnncore.vocabulary import SENTENCE_START
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,9 @@ class GradientProbe:
         if report.get("event") == "evaluation" and self.sentences:
             started = time.monotonic()
             try:
-                lm = LanguageModel.from_params(self.model.get_params(), self.vocabulary)
-                report = dict(report, gradient_norms=gradient_norms(lm, self.sentences))
+                report = dict(report, gradient_norms=gradient_norms(
+                    self.model.get_params(), self.sentences,
+                    self.vocabulary.word_to_index[SENTENCE_START]))
             except Exception:  # a measurement must never stop the training it watches
                 log.warning("the gradient measurement failed", exc_info=True)
             log.debug("gradient norms measured in %.2f s", time.monotonic() - started)
