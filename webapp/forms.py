@@ -126,7 +126,9 @@ class HiddenStatesForm(FlaskForm):
 class NearestWordsForm(FlaskForm):
     word = StringField("A word", validators=[Optional(), Length(max=100)],
                        description="The words whose input embeddings point the same way.")
-    k = _number("How many", default="10", min=1, max=50, step=1)
+    # Its own HTML id: the page has NextWordsForm's k too.
+    k = StringField("How many", id="nearest_k", default="10", validators=[Optional()],
+                    render_kw={"type": "number", "step": 1, "min": 1, "max": 50})
 
 
 def add_errors(form: FlaskForm, errors: dict[str, str]) -> list[str]:
