@@ -18,7 +18,7 @@ from dataclasses import fields
 import numpy as np
 
 from rnncore.cells import CELLS
-from rnncore.config import ALL_ENGINES, DTYPES, ModelConfig, TrainConfig
+from rnncore.config import ALL_ENGINES, DTYPES, ModelConfig, TrainConfig, recommended_configs
 from rnncore.errors import Cancelled, RnnCoreError
 from rnncore.word_classes import OUTPUTS, target_counts
 from rnncore.optimizers import OPTIMIZERS
@@ -53,7 +53,8 @@ RESUME_MAY_CHANGE = {"nepoch"}
 
 def _defaults() -> tuple[dict, dict]:
     """Each setting's declared type (as text) and default value."""
-    both = {**ModelConfig().to_dict(), **TrainConfig().to_dict()}
+    model, train = recommended_configs()
+    both = {**model.to_dict(), **train.to_dict()}
     return {f.name: str(f.type) for f in fields(ModelConfig) + fields(TrainConfig)}, both
 
 
@@ -169,10 +170,7 @@ def _configs(args, corpus):
     given = {name: getattr(args, _flag(name).replace("-", "_")) for name in TRAIN_FLAGS}
     given = {name: value for name, value in given.items() if value is not None}
     if not args.resume:
-        model_keys = {f.name for f in fields(ModelConfig)}
-        model = ModelConfig(vocabulary_size=len(corpus.vocabulary),
-                            **{k: v for k, v in given.items() if k in model_keys}).validate()
-        train = TrainConfig(**{k: v for k, v in given.items() if k not in model_keys}).validate()
+        model, train = recommended_configs(vocabulary_size=len(corpus.vocabulary), **given)
         return model, train, None
     checkpoint = load_checkpoint(args.resume)
     saved = {**checkpoint.model_config.to_dict(), **(checkpoint.train_config or TrainConfig()).to_dict()}

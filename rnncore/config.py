@@ -205,3 +205,20 @@ class TrainConfig(_JsonMixin):
         if self.patience is not None:
             _check_int("patience", self.patience, 1, 10_000)
         return self
+
+
+# What the web form and the command line start from, chosen by measurement (docs/benchmarks.md,
+# ``python -m rnncore.bench_quality``): a GRU with dropout trained by the tutorial's SGD. Adam
+# memorised small corpora (reddit sample: 568 vs SGD's 253 validation perplexity) and the tanh
+# cell overfitted (340). The dataclasses' own defaults stay the tutorial's, for the library.
+RECOMMENDED_MODEL = {"cell": "gru", "dropout": 0.3}
+RECOMMENDED_TRAIN = {"optimizer": "sgd", "learning_rate": 0.01, "batch_size": 8, "nepoch": 30,
+                     "patience": 5}
+
+
+def recommended_configs(**changes) -> tuple[ModelConfig, TrainConfig]:
+    """The recommended settings with ``changes`` (fields of either config) on top."""
+    model_keys = {f.name for f in dataclasses.fields(ModelConfig)}
+    model = {**RECOMMENDED_MODEL, **{k: v for k, v in changes.items() if k in model_keys}}
+    train = {**RECOMMENDED_TRAIN, **{k: v for k, v in changes.items() if k not in model_keys}}
+    return ModelConfig(**model).validate(), TrainConfig(**train).validate()

@@ -1,4 +1,4 @@
-"""Compile the default model's functions ahead of the first job: ``python -m rnncore.warmup``.
+"""Compile the form's default model ahead of the first job: ``python -m rnncore.warmup``.
 
 PyTensor compiles each graph to C the first time it is used, and keeps the result in its cache
 folder (~/.pytensor) for every later process. On a fresh machine that first compilation of the
@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from rnncore.batching import pad_batch
-from rnncore.config import ModelConfig, TrainConfig
+from rnncore.config import ModelConfig, TrainConfig, recommended_configs
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="warmup: %(message)s")
-    seconds = compile_functions(ModelConfig(), TrainConfig())
+    seconds = compile_functions(*recommended_configs())
     log.info("the default model's functions are compiled (%.1f s)", seconds)
     return 0
 

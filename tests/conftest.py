@@ -22,7 +22,8 @@ SHARED_CORPORA = REPO.parent / "shared" / "corpora"
 TINY_TRAINING = {"vocabulary_size": 60, "hidden_dim": 8, "bptt_truncate": 3, "nepoch": 2,
                  "evaluate_loss_after": 1, "batch_size": 16, "engine": "numpy",
                  "dtype": "float64", "learning_rate": 0.05, "validation_fraction": 0.1,
-                 "seed": 3, "optimizer": "sgd", "clip_norm": 0.01}
+                 "seed": 3, "optimizer": "sgd", "clip_norm": 0.01, "cell": "rnn",
+                 "dropout": 0.0}
 # A job that keeps training for a minute or more, for tests that act while it runs: small
 # clipped steps cannot diverge, so it is still training when the test looks.
 LONG_TRAINING = {**TINY_TRAINING, "nepoch": 200, "learning_rate": 0.01}

@@ -4,13 +4,13 @@ import subprocess
 import sys
 
 from conftest import REPO
-from rnncore.config import ModelConfig, TrainConfig
+from rnncore.config import recommended_configs
 from rnncore.warmup import compile_functions
 from webapp.settings import load_settings
 
 
 def test_the_default_models_functions_compile_and_run():
-    assert compile_functions(ModelConfig(), TrainConfig()) > 0
+    assert compile_functions(*recommended_configs()) > 0
 
 
 def test_the_command_says_when_it_is_done():

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnncore.config import ALL_ENGINES, CELLS, DTYPES, OUTPUTS, ModelConfig, TrainConfig
+from rnncore.config import (ALL_ENGINES, CELLS, DTYPES, OUTPUTS, ModelConfig, TrainConfig,
+                            recommended_configs)
 from rnncore.optimizers import OPTIMIZERS
 
-# Defaults are rnncore's (the tutorial's), so the form follows the library when they change.
-_MODEL, _TRAIN = ModelConfig(), TrainConfig()
+# Defaults are rnncore's recommended settings, so the form and the command line start alike.
+_MODEL, _TRAIN = recommended_configs()
 # Peak memory a single training run may use on this server.
 MAX_TRAIN_MEMORY_BYTES = 3 * 1024**3
 

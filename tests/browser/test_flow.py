@@ -21,8 +21,8 @@ pytestmark = pytest.mark.browser
 # Small enough to finish in 5-45 s on two shared cores (30,000 to 200,000 words a second),
 # long enough to watch the page move a few times.
 SMALL = {"Vocabulary size": "500", "Hidden size": "16", "Epochs": "30", "Evaluate every": "5",
-         "Batch size": "8", "Seed": "1"}
-SMALL_SELECTS = {"Engine": "numpy", "Precision": "float32"}
+         "Batch size": "8", "Seed": "1", "Learning rate": "0.005", "Dropout": "0", "Patience": "0"}
+SMALL_SELECTS = {"Engine": "numpy", "Precision": "float32", "Cell": "rnn"}
 TRAIN_COLOR = (0x1F, 0x5A, 0x99)  # static/js/charts.js: chartColors.train
 TERMINAL = ("finished", "failed", "cancelled")
 

@@ -19,7 +19,8 @@ from conftest import SHARED_CORPORA, write_corpus
 FINAL = ("finished", "failed", "cancelled")
 # A model that trains in a second or two per epoch on the reddit sample with the numpy engine.
 SMALL = {"vocabulary_size": 500, "hidden_dim": 16, "nepoch": 2, "evaluate_loss_after": 1,
-         "engine": "numpy", "dtype": "float32", "seed": 1, "batch_size": 8, "clip_norm": 0.01}
+         "engine": "numpy", "dtype": "float32", "seed": 1, "batch_size": 8, "clip_norm": 0.01,
+         "cell": "rnn", "dropout": 0.0, "learning_rate": 0.005}
 
 
 def reddit_or_generated(tmp_path: Path) -> Path:

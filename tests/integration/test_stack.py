@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 
 STATE_ORDER = ["queued", "preprocessing", "training", "finished"]
 SMALL = {"vocabulary_size": 500, "hidden_dim": 16, "nepoch": 2, "evaluate_loss_after": 1,
-         "engine": "numpy", "dtype": "float32", "seed": 1, "clip_norm": 0.01}
+         "engine": "numpy", "dtype": "float32", "seed": 1, "clip_norm": 0.01,
+         "cell": "rnn", "dropout": 0.0, "learning_rate": 0.005, "batch_size": 8}
 
 
 def corpus_file(tmp_path):

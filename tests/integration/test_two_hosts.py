@@ -22,7 +22,8 @@ FINAL = ("finished", "failed", "cancelled")
 # A few seconds per job with the numpy engine on the generated corpus (about 30 ms an epoch).
 SMALL = {"vocabulary_size": 60, "hidden_dim": 16, "bptt_truncate": 3, "nepoch": 120,
          "evaluate_loss_after": 20, "batch_size": 8, "engine": "numpy", "dtype": "float32",
-         "learning_rate": 0.01, "seed": 1, "clip_norm": 0.01}
+         "learning_rate": 0.01, "seed": 1, "clip_norm": 0.01,
+         "cell": "rnn", "dropout": 0.0}
 
 
 @pytest.fixture
