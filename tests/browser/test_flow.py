@@ -114,7 +114,7 @@ def train_and_watch(page, pages, stack, corpus: dict) -> dict:
     fill_training_form(page, SMALL, SMALL_SELECTS)
     estimate = page.locator("#estimate")
     expect(estimate).to_have_text(re.compile(
-        rf"^About [\d,]+ words per second: {ESTIMATE} per epoch, {DURATION} in all\.$"))
+        rf"^About [\d,]+ words per second \(.+\): {ESTIMATE} per epoch, {DURATION} in all\.$"))
     shoot(page, "flow-05-train-form")
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_role("heading", name="Training job")).to_be_visible()
