@@ -37,17 +37,19 @@ def _logits_buffer(n: int, width: int, dtype) -> np.ndarray:
     return flat[: n * width].reshape(n, width)
 
 
-def _softmax_errors(logits, correct_col, m):
-    """Turn logits (n, w) in place into exp(logits - shift) - z * onehot, per row; return
-    (loss, w = m / z (n, 1)), so that dL/dlogits = w * logits afterwards."""
-    n = logits.shape[0]
-    r = np.arange(n)
-    correct = logits[r, correct_col]  # (n,)
+def _softmax_errors(logits, correct_col, m) -> float:
+    """Turn contiguous logits (n, w) in place into dL/dlogits = m * (softmax - onehot), per row;
+    return the loss. Few numpy calls: this runs once for every class of every batch."""
+    n, width = logits.shape
+    flat = logits.reshape(-1)  # a view
+    at = np.arange(n) * width + correct_col  # (n,): each row's target in flat
+    correct = flat[at]  # (n,)
     np.exp(logits, out=logits)
     z = logits.sum(axis=1)  # (n,)
     loss = -float(np.dot(m, correct - np.log(z)))
-    logits[r, correct_col] -= z
-    return loss, (m / z)[:, None]
+    flat[at] -= z
+    logits *= (m / z)[:, None]
+    return loss
 
 
 def _run_worker(S, V, Vc, pos, cls, m, row_starts, starts, first, last, dS, dV, with_grad,
@@ -64,11 +66,10 @@ def _run_worker(S, V, Vc, pos, cls, m, row_starts, starts, first, last, dS, dV, 
     A = S[rows] @ Vc.T  # (n, K): the class logits of these rows
     if shift:
         A -= A.max(axis=1, keepdims=True)
-    loss, w = _softmax_errors(A, cls[rows], m[rows])
+    loss = _softmax_errors(A, cls[rows], m[rows])
     if with_grad:
         np.matmul(A, Vc, out=dS[rows])
-        dS[rows] *= w
-        dVc += A.T @ (w * S[rows])
+        dVc += A.T @ S[rows]
     for k in range(first, last):
         loss += _class_words(S, V, pos, m, row_starts, starts, k, dS, dV, with_grad, shift)
     return loss, dVc
@@ -86,10 +87,10 @@ def _class_words(S, V, pos, m, row_starts, starts, k, dS, dV, with_grad, shift):
     np.matmul(Sk, Vk.T, out=logits)
     if shift:
         logits -= logits.max(axis=1, keepdims=True)
-    loss, w = _softmax_errors(logits, pos[r0:r1] - c0, m[r0:r1])
+    loss = _softmax_errors(logits, pos[r0:r1] - c0, m[r0:r1])
     if with_grad:
-        dS[r0:r1] += (logits @ Vk) * w
-        np.matmul(logits.T, w * Sk, out=dV[c0:c1])
+        dS[r0:r1] += logits @ Vk
+        np.matmul(logits.T, Sk, out=dV[c0:c1])
     return loss
 
 
