@@ -2,7 +2,7 @@
 baselines (add-one unigram, interpolated Kneser-Ney trigram) and each cell's best validation
 perplexity with the minutes it took to reach it, all on the same validation split.
 
-Each run uses the library's defaults (the ones the web form offers) for its cell, with a wall-clock
+Each run uses the recommended settings (the ones the web form offers) for its cell, with a wall-clock
 budget (``--minutes``, 5 by default, as a person waiting for a model would give it): a run still
 going then is stopped and its best evaluation so far is what counts. ``--set name=value`` changes
 a setting for every run, to compare candidates for the defaults.
@@ -16,7 +16,7 @@ import math
 import time
 from pathlib import Path
 
-from rnncore.config import ModelConfig, TrainConfig
+from rnncore.config import ModelConfig, TrainConfig, recommended_configs
 from rnncore.errors import Cancelled, TrainingDiverged
 from rnncore.train import build_model, train_with_sgd
 
@@ -39,11 +39,9 @@ def _parse_settings(pairs: list[str]) -> dict:
 
 
 def configs(cell: str, settings: dict, seed: int, vocabulary_size: int):
-    model_keys = {f.name for f in dataclasses.fields(ModelConfig)}
-    model = ModelConfig(cell=cell, vocabulary_size=vocabulary_size,
-                        **{k: v for k, v in settings.items() if k in model_keys})
-    train = TrainConfig(**{"seed": seed, **{k: v for k, v in settings.items() if k not in model_keys}})
-    return model.validate(), train.validate()
+    """The recommended settings (the form's) for this cell, with ``settings`` on top."""
+    return recommended_configs(**{"cell": cell, "vocabulary_size": vocabulary_size, "seed": seed,
+                                  **settings})
 
 
 def run_one(corpus, cell: str, settings: dict, seed: int, minutes: float) -> dict:
