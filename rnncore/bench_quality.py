@@ -5,7 +5,9 @@ perplexity with the minutes it took to reach it, all on the same validation spli
 Each run uses the recommended settings (the ones the web form offers) for its cell, with a wall-clock
 budget (``--minutes``, 5 by default, as a person waiting for a model would give it): a run still
 going then is stopped and its best evaluation so far is what counts. ``--set name=value`` changes
-a setting for every run, to compare candidates for the defaults.
+a setting for every run, to compare candidates for the defaults. ``--outputs softmax,classes``
+trains each cell with both output layers (the class layer's classes from the training split's
+counts, as the command line does), ``--vocabulary-size`` chooses the corpus's vocabulary.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from pathlib import Path
 
 from rnncore.config import ModelConfig, TrainConfig, recommended_configs
 from rnncore.errors import Cancelled, TrainingDiverged
-from rnncore.train import build_model, train_with_sgd
+from rnncore.train import build_model, split_corpus, train_with_sgd
+from rnncore.word_classes import target_counts
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 DEFAULT_CORPORA = (SHARED / "tinyshakespeare-speeches.csv", SHARED / "reddit-comments-2015-08-sample.csv")
@@ -38,15 +41,16 @@ def _parse_settings(pairs: list[str]) -> dict:
     return settings
 
 
-def configs(cell: str, settings: dict, seed: int, vocabulary_size: int):
+def configs(cell: str, settings: dict, seed: int, vocabulary_size: int, output: str = "softmax"):
     """The recommended settings (the form's) for this cell, with ``settings`` on top."""
-    return recommended_configs(**{"cell": cell, "vocabulary_size": vocabulary_size, "seed": seed,
-                                  **settings})
+    return recommended_configs(**{"cell": cell, "vocabulary_size": vocabulary_size,
+                                  "output": output, "seed": seed, **settings})
 
 
-def run_one(corpus, cell: str, settings: dict, seed: int, minutes: float) -> dict:
+def run_one(corpus, cell: str, settings: dict, seed: int, minutes: float,
+            output: str = "softmax") -> dict:
     """Train with a time budget; the best evaluation and when it came."""
-    model_config, train_config = configs(cell, settings, seed, len(corpus.vocabulary))
+    model_config, train_config = configs(cell, settings, seed, len(corpus.vocabulary), output)
     started = time.monotonic()
     timeline = []  # (seconds, validation perplexity) at each evaluation
 
@@ -56,6 +60,9 @@ def run_one(corpus, cell: str, settings: dict, seed: int, minutes: float) -> dic
                              progress["epoch"]))
 
     model = build_model(model_config, train_config)
+    if output == "classes":
+        train, _, _ = split_corpus(corpus.sentences, train_config)
+        model.assign_classes(target_counts(train, model.word_dim))
     outcome, baselines = "finished", {}
     try:
         result = train_with_sgd(model, corpus, train_config, callback=record, num_samples=0,
@@ -72,16 +79,21 @@ def run_one(corpus, cell: str, settings: dict, seed: int, minutes: float) -> dic
             "baselines": baselines, "minutes": (time.monotonic() - started) / 60}
 
 
-def _load(path: Path):
+def _load(path: Path, vocabulary_size: int = VOCABULARY_SIZE):
     from rnncore.preprocess import preprocess_csv
 
-    return preprocess_csv(path, vocabulary_size=VOCABULARY_SIZE)
+    return preprocess_csv(path, vocabulary_size=vocabulary_size)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpora", nargs="*", type=Path, help="CSV files (default: ../shared/corpora)")
     parser.add_argument("--cells", default="rnn,gru,lstm", help="cells to train (default rnn,gru,lstm)")
+    parser.add_argument("--outputs", default="softmax", help="output layers (default softmax; "
+                        "softmax,classes compares them)")
+    parser.add_argument("--vocabulary-size", type=int, default=VOCABULARY_SIZE,
+                        help=f"words kept (default {VOCABULARY_SIZE}; more than the corpus "
+                             f"has: all of them)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--minutes", type=float, default=5.0, help="budget per run (default 5)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -91,20 +103,23 @@ def main(argv=None) -> int:
     settings = _parse_settings(args.set)
     print(f"settings beyond the defaults: {settings or 'none'}; budget {args.minutes:g} min per run")
     print(f"{'corpus':28} {'model':28} {'valid ppl':>10} {'x trigram':>9} {'min to best':>11}  outcome")
+    runs = [(cell, output, int(seed)) for cell in args.cells.split(",")
+            for output in args.outputs.split(",") for seed in args.seeds.split(",")]
     for path in args.corpora or [p for p in DEFAULT_CORPORA if p.exists()]:
-        corpus = _load(path)
-        for cell in args.cells.split(","):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                row = run_one(corpus, cell, settings, seed, args.minutes)
-                base = row["baselines"]
-                if cell == args.cells.split(",")[0] and seed == int(args.seeds.split(",")[0]):
-                    for name in ("unigram", "trigram"):
-                        value = base.get(f"{name}_perplexity", math.nan)
-                        print(f"{path.stem[:28]:28} {name + ' (counting)':28} {value:10.1f}")
-                trigram = base.get("trigram_perplexity", math.nan)
-                print(f"{path.stem[:28]:28} {cell + f' seed {seed}':28} {row['best_perplexity']:10.1f} "
-                      f"{row['best_perplexity'] / trigram:9.3f} {row['minutes_to_best']:11.2f}  "
-                      f"{row['outcome']}, {row['evaluations']} evaluations", flush=True)
+        corpus = _load(path, args.vocabulary_size)
+        print(f"{path.stem[:28]:28} vocabulary {len(corpus.vocabulary)}")
+        for cell, output, seed in runs:
+            row = run_one(corpus, cell, settings, seed, args.minutes, output)
+            base = row["baselines"]
+            if (cell, output, seed) == runs[0]:
+                for name in ("unigram", "trigram"):
+                    value = base.get(f"{name}_perplexity", math.nan)
+                    print(f"{path.stem[:28]:28} {name + ' (counting)':28} {value:10.1f}")
+            trigram = base.get("trigram_perplexity", math.nan)
+            label = cell + ("" if output == "softmax" else f" {output}") + f" seed {seed}"
+            print(f"{path.stem[:28]:28} {label:28} {row['best_perplexity']:10.1f} "
+                  f"{row['best_perplexity'] / trigram:9.3f} {row['minutes_to_best']:11.2f}  "
+                  f"{row['outcome']}, {row['evaluations']} evaluations", flush=True)
     return 0
 
 
