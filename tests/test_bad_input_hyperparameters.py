@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import TINY_TRAINING, app_with_ready_corpus, dispose, drain_tasks
-from rnncore.config import ModelConfig
+from rnncore.config import recommended_configs
 from webapp.extensions import db
 from webapp.hyperparameters import MAX_TRAIN_MEMORY_BYTES
 from webapp.records import Job
@@ -112,8 +112,10 @@ def test_an_unknown_corpus_is_404_in_words(lab):
 def test_settings_that_would_exhaust_memory_are_refused_with_the_estimate(
         lab, vocabulary_size, hidden_dim, batch_size, dtype, optimizer):
     app, corpus_id = lab
-    need = ModelConfig(vocabulary_size=vocabulary_size, hidden_dim=hidden_dim,
-                       dtype=dtype).memory_estimate_bytes(batch_size, optimizer=optimizer)
+    # The job gets the form's other defaults (the recommended cell among them).
+    model_config, _ = recommended_configs(vocabulary_size=vocabulary_size, hidden_dim=hidden_dim,
+                                          dtype=dtype)
+    need = model_config.memory_estimate_bytes(batch_size, optimizer=optimizer)
     assert need > MAX_TRAIN_MEMORY_BYTES  # the reference says these cannot fit
     response = app.test_client().post("/api/jobs", json={
         "corpus_id": corpus_id, "vocabulary_size": vocabulary_size, "hidden_dim": hidden_dim,
