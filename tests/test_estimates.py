@@ -17,10 +17,10 @@ from webapp.records import Corpus, Job, TrainedModel, utcnow
 
 # The job on Tiny Shakespeare, and the tiny runs that once made it "about 2.3 days".
 BIG = {"engine": "pytensor", "hidden_dim": 100, "vocabulary_size": 8000, "nepoch": 30,
-       "batch_size": 8, "validation_fraction": 0.1}
+       "batch_size": 8, "validation_fraction": 0.1, "cell": "rnn", "dropout": 0.0}
 TINY = {"engine": "pytensor", "hidden_dim": 16, "vocabulary_size": 200, "nepoch": 2,
-        "batch_size": 8}
-MODEL_KEYS = ("engine", "hidden_dim", "vocabulary_size")
+        "batch_size": 8, "cell": "rnn", "dropout": 0.0}
+MODEL_KEYS = ("engine", "hidden_dim", "vocabulary_size", "cell", "dropout")
 
 
 @pytest.fixture
