@@ -24,7 +24,7 @@ def test_hyperparameters_describe_every_field(client):
     assert [f["name"] for f in fields] == [f.name for f in FIELDS]
     defaults = {f["name"]: f["default"] for f in fields}
     assert (defaults["vocabulary_size"], defaults["hidden_dim"], defaults["bptt_truncate"],
-            defaults["learning_rate"]) == (8000, 100, 4, 0.005)
+            defaults["cell"], defaults["learning_rate"]) == (8000, 100, 4, "gru", 0.01)
 
 
 def test_upload_and_preprocess(client, corpus_csv, sent_tasks):

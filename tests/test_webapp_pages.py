@@ -141,11 +141,11 @@ def test_training_form_needs_a_ready_corpus(client):
     assert "No corpus is ready yet" in client.get("/jobs/new").get_data(as_text=True)
 
 
-def test_training_form_has_the_tutorial_defaults_and_an_estimate(client, ready_corpus):
+def test_training_form_has_the_recommended_defaults_and_an_estimate(client, ready_corpus):
     page = client.get(f"/jobs/new?corpus={ready_corpus['id']}").get_data(as_text=True)
     # The vocabulary starts at the corpus's own (the tutorial's 8000 is more than it has).
     for name, value in [("vocabulary_size", str(ready_corpus["vocabulary_size"])), ("hidden_dim", "100"),
-                        ("bptt_truncate", "4"), ("learning_rate", "0.005")]:
+                        ("bptt_truncate", "4"), ("learning_rate", "0.01"), ("dropout", "0.3")]:
         assert re.search(rf'id="{name}"[^>]*value="{value}"', page), name
     for field in FIELDS:
         assert str(escape(field.help)) in page

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import dispose, make_test_app
-from rnncore.config import ModelConfig, TrainConfig
+from rnncore.config import ModelConfig, recommended_configs
 from webapp import estimate, hyperparameters
 from webapp.actions import display_name
 from webapp.factory import ensure_secret_key
@@ -69,10 +69,10 @@ def test_app_without_secret_key_uses_the_stored_one(data_dir):
         dispose(second)
 
 
-def test_form_defaults_are_the_tutorials():
+def test_form_defaults_are_the_recommended_settings():
     model_config, train_config = hyperparameters.parse({})
-    assert model_config == ModelConfig()  # 8000 words, hidden 100, bptt_truncate 4
-    assert (train_config.learning_rate, train_config.nepoch) == (0.005, TrainConfig().nepoch)
+    assert (model_config, train_config) == recommended_configs()  # GRU, hidden 100, SGD 0.01
+    assert (model_config.vocabulary_size, model_config.hidden_dim) == (8000, 100)
 
 
 def test_form_values_arrive_as_text():
