@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import dispose, make_test_app
-from rnncore.config import ModelConfig, recommended_configs
+from rnncore.config import ModelConfig, TrainConfig, recommended_configs
 from webapp import estimate, hyperparameters
 from webapp.actions import display_name
 from webapp.factory import ensure_secret_key
