@@ -102,14 +102,18 @@ def backward(U_T, W, x, s, ds, bptt_truncate, input_keep=None):
 def lookup_gradient(U_T, x, dUx):
     """dL/dU.T (word_dim, G*H) from dUx (T, B, G*H), the gradient of the lookup U_T[x.T].
 
-    One extra zero row: PyTensor 3.0.7's AdvancedIncSubtensor1 mistakes a single indexed row (a
-    one-word batch) for broadcasting and refuses it.
+    Added up element by element in the flattened (word_dim * G*H,) array: PyTensor 3.0.7 has C
+    code for AdvancedIncSubtensor1 on vectors only, and its Python fallback for rows (np.add.at)
+    took a quarter of a class-layer training step. One extra zero element: the same Op mistakes
+    a single index (a one-word batch with G*H = 1) for broadcasting and refuses it.
     """
-    rows_per_word = dUx.shape[-1]
-    flat = dUx.reshape((-1, rows_per_word))  # (T*B, G*H), time-major like x.T
-    rows = pt.concatenate([x.T.reshape((-1,)), pt.zeros((1,), dtype=x.dtype)])
-    values = pt.concatenate([flat, pt.zeros((1, rows_per_word), dtype=flat.dtype)])
-    return pt.inc_subtensor(pt.zeros(U_T.shape, dtype=flat.dtype)[rows], values)
+    width = dUx.shape[-1]  # G*H
+    rows = x.T.reshape((-1,))  # (T*B,), time-major like dUx
+    at = (rows[:, None] * width + pt.arange(width, dtype=rows.dtype)[None, :]).reshape((-1,))
+    at = pt.concatenate([at, pt.zeros((1,), dtype=at.dtype)])  # (T*B*G*H + 1,)
+    values = pt.concatenate([dUx.reshape((-1,)), pt.zeros((1,), dtype=dUx.dtype)])
+    total = pt.zeros((U_T.shape[0] * width,), dtype=dUx.dtype)
+    return pt.inc_subtensor(total[at], values).reshape((U_T.shape[0], width))
 
 
 def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):
