@@ -22,6 +22,7 @@ import pytensor.tensor as pt
 from rnncore import cells, optimizers, word_classes
 from rnncore.batching import pad_batch
 from rnncore.cells_numpy import output_probabilities
+from rnncore.fused_output import one_blas_thread
 from rnncore.pytensor_blas import configure_blas
 from rnncore.pytensor_graphs import (BatchInputs, forward_states, gated_states, loss_and_grads,
                                      output_layer)
@@ -37,6 +38,15 @@ EVAL_BATCH_SIZE = 64
 
 
 configure_blas()  # before anything is compiled: scipy's OpenBLAS (rnncore.pytensor_blas)
+
+
+def _with_one_blas_thread(function):
+    """``function`` called with one BLAS thread (``rnncore.fused_output.one_blas_thread``)."""
+    def call(*args):
+        with one_blas_thread():
+            return function(*args)
+
+    return call
 
 
 class RNNPyTensor(StoredLayouts):
@@ -133,7 +143,8 @@ class RNNPyTensor(StoredLayouts):
         key = f"{name}_dropout" if dropout else name
         if key not in self._functions:
             compile_name = getattr(self, f"_compile_{name}")
-            self._functions[key] = compile_name(dropout) if dropout else compile_name()
+            self._functions[key] = _with_one_blas_thread(
+                compile_name(dropout) if dropout else compile_name())
         return self._functions[key]
 
     def _batch_inputs(self, dropout=False):
