@@ -52,7 +52,7 @@ FIELDS = (
     Field("output", "Output layer", "model", str, _MODEL.output,
           "softmax scores every word at each step; classes (RNNLM's) picks one of about "
           "sqrt(vocabulary) frequency classes, then a word in it: many times faster for large "
-          "vocabularies, at a few per cent of perplexity.", choices=OUTPUTS),
+          "vocabularies, with about the same perplexity.", choices=OUTPUTS),
     Field("learning_rate", "Learning rate", "train", float, _TRAIN.learning_rate,
           "Step size of each update; halved automatically whenever the loss goes up.", 1e-5, 1.0),
     Field("nepoch", "Epochs", "train", int, _TRAIN.nepoch,
