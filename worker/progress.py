@@ -75,7 +75,9 @@ class JobProgress:
         values = {k: finite(progress[k]) for k in JOB_FIELDS if k in progress}
         if event == "finished":
             values["eta_seconds"] = 0.0
-        documents = {k: progress[k] for k in JOB_DOCUMENTS if progress.get(k) is not None}
+        # The best evaluation and the baselines change only at evaluations and at the end.
+        documents = {} if event == "batch" else {
+            k: progress[k] for k in JOB_DOCUMENTS if progress.get(k) is not None}
         if self.speed.tokens_per_second is not None:
             documents["steady_tokens_per_second"] = finite(self.speed.tokens_per_second)
         if not guarded_update(self.session_factory, Job, self.job_id, self.token,
