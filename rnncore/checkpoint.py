@@ -5,7 +5,8 @@ A checkpoint is one ``.npz``: ``U``, ``V``, ``W`` under the names the tutorial's
 gated cell (``rnncore.cells``; its U and W have one block of rows per gate), ``Vc`` and
 ``word_class`` for the class-factored output layer (``rnncore.word_classes``), the vocabulary,
 both configs and the training state as JSON strings, the batch-order RNG state as JSON, and the
-optimizer's arrays under ``optimizer/``. Writes are atomic: the file is written beside its final
+optimizer's arrays under ``optimizer/``, the best evaluation's weights under ``best/`` and the
+trigram counter of the training split under ``trigram/``. Writes are atomic: the file is written beside its final
 name, flushed to disk, then renamed over it, so a crash or a full disk never leaves a half-written
 checkpoint where a good one was. Loading never unpickles (``allow_pickle=False``).
 """
@@ -29,6 +30,9 @@ FORMAT = "rnncore-checkpoint-1"
 OPTIMIZER_PREFIX = "optimizer/"
 # The best evaluation's weights, kept beside the last ones that a resumed run continues from.
 BEST_PREFIX = "best/"
+# The trigram counter fitted on the run's training split (rnncore.ngram's arrays), so that the
+# playground can mix it with the network as the run's final evaluation did.
+TRIGRAM_PREFIX = "trigram/"
 PARAM_NAMES = ("U", "V", "W")  # every cell has these; gated cells add b
 CLASS_PARAMS = ("Vc", "word_class")  # the class-factored output layer's
 STORED_PARAMS = ALL_PARAMS + CLASS_PARAMS
@@ -135,9 +139,11 @@ def save_checkpoint(path, params: dict, vocabulary: Vocabulary, model_config: Mo
     optimizer_state = state.pop("optimizer_state", None) or {}
     rng_state = state.pop("rng_state", None)
     best_params = state.pop("best_params", None) or {}
+    trigram_arrays = state.pop("trigram_arrays", None) or {}
     arrays = {k: np.asarray(params[k]) for k in STORED_PARAMS if k in params}
     arrays.update({OPTIMIZER_PREFIX + k: np.asarray(v) for k, v in optimizer_state.items()})
     arrays.update({BEST_PREFIX + k: np.asarray(v) for k, v in best_params.items()})
+    arrays.update({TRIGRAM_PREFIX + k: np.asarray(v) for k, v in trigram_arrays.items()})
     texts = {
         "format": FORMAT,
         "vocabulary": vocabulary.to_json(),
@@ -204,6 +210,8 @@ def load_checkpoint(path) -> Checkpoint:
                                 if k.startswith(OPTIMIZER_PREFIX)}
     state["best_params"] = {k[len(BEST_PREFIX):]: v for k, v in data.items()
                             if k.startswith(BEST_PREFIX)}
+    state["trigram_arrays"] = {k[len(TRIGRAM_PREFIX):]: v for k, v in data.items()
+                               if k.startswith(TRIGRAM_PREFIX)}
     return Checkpoint(params, vocabulary, model_config, train_config, state)
 
 

@@ -7,9 +7,15 @@ emitting UNKNOWN_TOKEN. Instead of the tutorial's "draw again while the word is 
 the forbidden words get probability zero and the rest are renormalised, which is the same
 distribution without the loop; likewise SENTENCE_END is forbidden until ``min_length`` words exist
 (the tutorial re-drew whole sentences). ``max_length`` guarantees every sentence ends.
+
+A model read from a checkpoint that holds its run's trigram counter (``rnncore.ngram``) and the
+mixing weight fitted on the validation split offers ``mixed()``: the same questions answered by
+P(w) = a P_rnn(w) + (1 - a) P_3(w), as the RNNLM papers mix a network with a counting model.
 """
 from __future__ import annotations
 
+import copy
+import logging
 import math
 
 import numpy as np
@@ -17,11 +23,14 @@ import numpy as np
 from rnncore.cells import cell_of, sigmoid
 from rnncore.checkpoint import check_param_shapes, load_checkpoint
 from rnncore.detokenize import detokenize as _detokenize
+from rnncore.mixture import mixed_log_probs
+from rnncore.ngram import KneserNeyModel
 from rnncore.text import tokenize_prefix
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, Vocabulary
 from rnncore.word_classes import ClassOutput
 
 LN2 = math.log(2.0)
+log = logging.getLogger(__name__)
 
 
 def _check_int(name, value, lo, hi):
@@ -96,10 +105,41 @@ class LanguageModel:
         return cls(params["U"], params["V"], params["W"], vocabulary, params.get("b"),
                    params.get("Vc"), params.get("word_class"))
 
+    # The trigram counter of the model's training split and the network's weight fitted on its
+    # validation split, when the checkpoint holds both; ``mixed()`` needs them.
+    counter: KneserNeyModel | None = None
+    counter_weight: float | None = None
+    # (counter, weight) on the copy that ``mixed()`` returns: every answer mixes the two.
+    mixture: tuple | None = None
+
     @classmethod
     def from_checkpoint(cls, path) -> "LanguageModel":
         checkpoint = load_checkpoint(path)
-        return cls.from_params(checkpoint.model_params, checkpoint.vocabulary)
+        model = cls.from_params(checkpoint.model_params, checkpoint.vocabulary)
+        model._read_counter(checkpoint.state, path)
+        return model
+
+    def _read_counter(self, state: dict, path) -> None:
+        arrays = state.get("trigram_arrays") or {}
+        weight = ((state.get("baselines") or {}).get("mixture") or {}).get("rnn_weight")
+        if not arrays or weight is None:
+            return
+        try:
+            counter = KneserNeyModel.from_arrays(arrays)
+        except ValueError as exc:  # the network still works; only mixing is not offered
+            log.warning("%s: the trigram counter cannot be read (%s)", path, exc)
+            return
+        if counter.vocabulary_size == self.word_dim and 0.0 <= weight <= 1.0:
+            self.counter, self.counter_weight = counter, float(weight)
+
+    def mixed(self) -> "LanguageModel":
+        """This model with its trigram counter mixed in by the weight fitted on validation."""
+        if self.counter is None:
+            raise ValueError("this model has no trigram counter to mix with: only runs that "
+                             "finished here with a validation split keep one")
+        mixed = copy.copy(self)
+        mixed.mixture = (self.counter, self.counter_weight)
+        return mixed
 
     # --- the forward pass -----------------------------------------------------------------------
 
@@ -134,6 +174,17 @@ class LanguageModel:
             return self._classes.log_probs(states[:, : self.hidden_dim])
         return _log_softmax(self._logits(states))
 
+    def _next_log_probs(self, states: np.ndarray, histories: list[list[int]]) -> np.ndarray:
+        """log P(w | history) of every word, (n, word_dim): the network's for states (n,
+        state_dim), mixed with the counter's for ``histories`` (ids read, SENTENCE_START first)
+        when this model is ``mixed()``."""
+        logp = self._log_probs(states)
+        if self.mixture is None:
+            return logp
+        counter, weight = self.mixture
+        counted = np.stack([counter.next_word_log_probs(h) for h in histories])  # (n, word_dim)
+        return mixed_log_probs(logp, counted, weight)
+
     def _states(self, ids: list[int]) -> np.ndarray:
         """States after reading SENTENCE_START and each of ``ids``: (len(ids) + 1, state_dim)."""
         s = np.zeros((1, self.state_dim))  # (1, state_dim), the zero initial state
@@ -159,21 +210,27 @@ class LanguageModel:
         # u can round up to the total; then take the last word that has any probability.
         return x if x < len(cdf) else int(np.searchsorted(cdf, cdf[-1], side="left"))
 
-    def _sample(self, s, rng, n_words, temperature, top_k, min_length, max_length):
-        """Sample continuations from states s (n, state_dim); return [(word ids, ended)] per row."""
-        n = s.shape[0]
+    def _sample(self, s, rng, history, temperature, top_k, min_length, max_length):
+        """Sample continuations from states s (n, state_dim) reached by reading ``history`` (ids,
+        SENTENCE_START first); return [(word ids, ended)] per row."""
+        n, n_words = s.shape[0], len(history) - 1
         out = [[] for _ in range(n)]
         ended = np.zeros(n, dtype=bool)
         for step in range(max_length):
             never = list(self._never) + ([self.end_index] if n_words + step < min_length else [])
-            if self._classes is not None and temperature == 1.0 and top_k is None:
+            if self._classes is not None and temperature == 1.0 and top_k is None \
+                    and self.mixture is None:
                 x = self._classes.draw(s[:, : self.hidden_dim], rng, never, self._draw)
                 ended, s = self._append(out, ended, x, s)
                 if ended.all():
                     break
                 continue
-            # (n, word_dim); the class layer's log P(w) sample like logits: softmax(log P / T)
-            logits = (self._logits(s) if self._classes is None else self._log_probs(s)) / temperature
+            # (n, word_dim); log P(w) samples like logits: softmax(log P / T)
+            if self.mixture is not None:
+                logits = self._next_log_probs(s, [history + words for words in out])
+            else:
+                logits = self._logits(s) if self._classes is None else self._log_probs(s)
+            logits = logits / temperature
             logits[:, never] = -np.inf
             if top_k is not None and top_k < self.word_dim:
                 keep = np.argpartition(logits, -top_k, axis=1)[:, -top_k:]  # (n, top_k)
@@ -205,7 +262,7 @@ class LanguageModel:
         _check_int("max_length", max_length, 1, 10_000)
         _check_int("min_length", min_length, 0, max_length)
         s = self._states([])[-1:]  # (1, state_dim)
-        (ids, _), = self._sample(s, rng, 0, 1.0, None, min_length, max_length)
+        (ids, _), = self._sample(s, rng, [self.start_index], 1.0, None, min_length, max_length)
         return self.vocabulary.decode(ids)
 
     def continue_prefix(self, text: str, num_samples: int = 3, temperature: float = 1.0,
@@ -224,7 +281,8 @@ class LanguageModel:
         rng = np.random.default_rng(seed)
         s = np.repeat(self._states(ids)[-1:], num_samples, axis=0)  # (num_samples, state_dim)
         # An empty prefix must not end at once: a sentence has at least one word.
-        samples = self._sample(s, rng, len(ids), float(temperature), top_k, 1, max_length)
+        samples = self._sample(s, rng, [self.start_index, *ids], float(temperature), top_k, 1,
+                               max_length)
         out = []
         for word_ids, ended in samples:
             words = self.vocabulary.decode(word_ids)
@@ -237,7 +295,7 @@ class LanguageModel:
         """The ``k`` most probable next words after ``text``, with their probabilities."""
         _check_int("k", k, 1, self.word_dim)
         tokens, ids, unknown_words = self._encode(text)
-        logp = self._log_probs(self._states(ids)[-1:])[0]  # (word_dim,)
+        logp = self._next_log_probs(self._states(ids)[-1:], [[self.start_index, *ids]])[0]
         logp[self.start_index] = -np.inf
         top = np.argsort(-logp, kind="stable")[:k]
         candidates = [{"word": self.vocabulary.index_to_word[i], "probability": float(np.exp(logp[i]))}
@@ -250,7 +308,8 @@ class LanguageModel:
         if not tokens:
             raise ValueError("there are no words to score; type a sentence")
         targets = list(ids) + [self.end_index]  # (T,)
-        logp = self._log_probs(self._states(ids))  # (T, word_dim)
+        histories = [[self.start_index, *ids[:t]] for t in range(len(targets))]
+        logp = self._next_log_probs(self._states(ids), histories)  # (T, word_dim)
         word_logp = logp[np.arange(len(targets)), targets]  # (T,)
         total = float(word_logp.sum())
         unknown = self.vocabulary.unknown_index
@@ -263,7 +322,8 @@ class LanguageModel:
     def sentence_log_probs(self, sentence) -> np.ndarray:
         """log P of each token of a corpus sentence's ``s[1:]`` (ids ``[START, ..., END]``)."""
         ids = np.asarray(sentence)
-        logp = self._log_probs(self._states(list(ids[1:-1])))  # (T, word_dim)
+        histories = [list(ids[: t + 1]) for t in range(len(ids) - 1)]
+        logp = self._next_log_probs(self._states(list(ids[1:-1])), histories)  # (T, word_dim)
         return logp[np.arange(len(ids) - 1), ids[1:]]  # (T,)
 
     # --- inside the network -----------------------------------------------------------------

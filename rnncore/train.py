@@ -167,6 +167,8 @@ class _Trainer:
                       "baselines": {}}
         self.trigram, self.state["baselines"] = safeguards.counting_baselines(
             train, valid, model.word_dim)
+        # In every checkpoint, so that any model kept from this run can be mixed with it.
+        self.trigram_arrays = self.trigram.to_arrays() if self.trigram is not None else None
         self.valid = valid
         self.best_params: dict | None = None  # weights of the best evaluation so far
         self.samples: list[str] = []
@@ -180,8 +182,8 @@ class _Trainer:
                              "resume it with the corpus and settings it started with")
         # A copy: the loss history grows in place and must not change the caller's dict.
         fresh = self.state
-        self.state = copy.deepcopy({k: v for k, v in state.items()
-                                    if k not in ("rng_state", "optimizer_state", "best_params")})
+        self.state = copy.deepcopy({k: v for k, v in state.items() if k not in (
+            "rng_state", "optimizer_state", "best_params", "trigram_arrays")})
         for key, value in fresh.items():  # checkpoints written before these were kept
             self.state.setdefault(key, value)
         self.state["finished"] = False
@@ -219,7 +221,7 @@ class _Trainer:
             return
         state = dict(self.state, rng_state=self.epoch_start_rng,
                      optimizer_state=self.model.get_optimizer_state(),
-                     best_params=self.best_params,
+                     best_params=self.best_params, trigram_arrays=self.trigram_arrays,
                      elapsed_seconds=self.state["elapsed_seconds"] + time.monotonic() - self.started)
         save_checkpoint(self.checkpoint_path, self.model.get_params(), self.vocabulary,
                         self.model_config, self.config, state)
@@ -375,7 +377,8 @@ class _Trainer:
         self._checkpoint()
         st["elapsed_seconds"] += time.monotonic() - self.started
         self._emit(self._progress("finished", samples=self.samples))
-        state = dict(st, rng_state=self.epoch_start_rng, optimizer_state=self.model.get_optimizer_state())
+        state = dict(st, rng_state=self.epoch_start_rng, optimizer_state=self.model.get_optimizer_state(),
+                     trigram_arrays=self.trigram_arrays)
         chosen = st["best"] or {"epoch": st["loss_history"][-1]["epoch"]}
         entry = next(e for e in st["loss_history"] if e["epoch"] == chosen["epoch"])
         valid = entry["valid_loss"]

@@ -60,3 +60,64 @@ def test_a_finished_run_reports_its_mixture_with_the_trigram():
     assert expected["rnn_perplexity"] == pytest.approx(result.valid_perplexity, rel=1e-6)
     assert mixture["perplexity"] <= min(result.valid_perplexity,
                                         result.baselines["trigram_perplexity"]) + 1e-9
+
+
+@pytest.fixture
+def mixable(tmp_path):
+    """A finished toy run's checkpoint (it holds the trigram counter) and what went into it."""
+    config = TrainConfig(learning_rate=0.05, nepoch=3, batch_size=8)
+    corpus = toy_corpus()
+    path = tmp_path / "model.npz"
+    result = train_with_sgd(toy_model(config), corpus, config, checkpoint_path=path)
+    train, valid, _ = split_corpus(corpus.sentences, config)
+    return path, result, fit_kneser_ney(train, len(VOCAB), order=3), valid
+
+
+def test_a_checkpoint_keeps_its_trigram_and_the_playground_mixes_with_it(mixable):
+    path, result, trigram, valid = mixable
+    lm = LanguageModel.from_checkpoint(path)
+    weight = result.baselines["mixture"]["rnn_weight"]
+    assert lm.counter_weight == weight and lm.mixture is None
+    mixed = lm.mixed()
+    assert mixed.mixture[1] == weight and lm.mixture is None  # a copy; the network is unchanged
+    # The mixture's scores are a P_rnn + (1 - a) P_3 token by token, and over the validation
+    # split they give exactly the perplexity the run reported.
+    expected = mixed_log_probs(rnn_log_probs(lm, valid), trigram.log_probs(valid), weight)
+    np.testing.assert_allclose(rnn_log_probs(mixed, valid), expected, rtol=1e-12)
+    assert math.exp(-rnn_log_probs(mixed, valid).mean()) == pytest.approx(
+        result.baselines["mixture"]["perplexity"], rel=1e-9)
+    sentence = valid[0]
+    words = " ".join(VOCAB.index_to_word[i] for i in sentence[1:-1])
+    assert mixed.score_sentence(words)["log_probability"] == pytest.approx(
+        expected[: len(sentence) - 1].sum(), rel=1e-12)
+
+
+def test_mixed_next_words_and_samples_are_distributions_of_both(mixable):
+    path, result, trigram, _ = mixable
+    lm = LanguageModel.from_checkpoint(path)
+    mixed, weight = lm.mixed(), lm.counter_weight
+    prefix = "the cat"
+    everything = mixed.next_words(prefix, k=len(VOCAB))["candidates"]
+    # SENTENCE_START is never a next word; what is left sums to one less its share.
+    ids = [VOCAB.word_to_index[w] for w in ["SENTENCE_START", "the", "cat"]]
+    start = weight * math.exp(lm._log_probs(lm._states(ids[1:])[-1:])[0][ids[0]]) + \
+        (1 - weight) * math.exp(trigram.next_word_log_probs(ids)[ids[0]])
+    assert sum(c["probability"] for c in everything) == pytest.approx(1 - start, abs=1e-9)
+    on_its_own = {c["word"]: c["probability"] for c in lm.next_words(prefix, k=len(VOCAB))["candidates"]}
+    counted = np.exp(trigram.next_word_log_probs(ids))
+    for c in everything:
+        assert c["probability"] == pytest.approx(
+            weight * on_its_own[c["word"]] + (1 - weight) * counted[VOCAB.word_to_index[c["word"]]])
+    first = mixed.continue_prefix(prefix, num_samples=4, seed=5)
+    assert first == mixed.continue_prefix(prefix, num_samples=4, seed=5)
+    assert all(s["text"].startswith("the cat") for s in first["samples"])
+
+
+def test_only_a_model_with_a_counter_can_be_mixed(mixable, tmp_path):
+    path, result, _, _ = mixable
+    with pytest.raises(ValueError, match="no trigram counter"):
+        LanguageModel.from_params(result.params, VOCAB).mixed()
+    # A run without a validation split has no weight to mix by, so nothing to offer.
+    config = TrainConfig(learning_rate=0.05, nepoch=1, batch_size=8, validation_fraction=0.0)
+    train_with_sgd(toy_model(config), toy_corpus(), config, checkpoint_path=tmp_path / "all.npz")
+    assert LanguageModel.from_checkpoint(tmp_path / "all.npz").counter is None

@@ -272,3 +272,26 @@ def test_the_sample_corpus_is_built_by_the_worker(client, worker_ctx, sent_tasks
     assert source.read_text().splitlines()[0] == "text"
     assert ready["size_bytes"] == source.stat().st_size
     assert ready["report"]["vocabulary_size"] == 2000 and ready["report"]["sentences"] > 1000
+
+
+def test_a_class_layer_job_counts_its_classes_on_the_training_split(client, ready_corpus,
+                                                                     worker_ctx, data_dir):
+    # Zipf's law only stands in for the counts until the job has read its corpus.
+    from rnncore.train import split_corpus
+    from rnncore.word_classes import assign_classes, class_count, target_counts, zipf_counts
+    from webapp.records import Corpus
+    from worker.corpora import ensure_preprocessed
+
+    job_id = new_job(client, ready_corpus["id"], output="classes")
+    assert run_training_job(worker_ctx, job_id) == "finished"
+    job = client.get(f"/api/jobs/{job_id}").get_json()
+    model = load_checkpoint(data_dir / "models" / f"{job['model_id']}.npz")
+    with worker_ctx.session() as session:
+        corpus = session.get(Corpus, ready_corpus["id"])
+    data = ensure_preprocessed(worker_ctx.paths, corpus.id, model.model_config.vocabulary_size,
+                               corpus.text_column, text_options=corpus.text_options)
+    train, _, _ = split_corpus(data.sentences, model.train_config)
+    C = model.model_config.vocabulary_size
+    counted = assign_classes(target_counts(train, C), class_count(C))
+    assert np.array_equal(model.params["word_class"], counted)
+    assert not np.array_equal(counted, assign_classes(zipf_counts(C), class_count(C)))

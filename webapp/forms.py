@@ -94,6 +94,14 @@ def _train_form_class() -> type:
 TrainForm = _train_form_class()
 
 
+def _mix_field(form_id: str):
+    # The page shows the three forms together, so each checkbox needs its own HTML id.
+    return BooleanField("Mix with the trigram counter", id=form_id, default=False,
+                        description="The network's probabilities mixed with the counter's, "
+                                    "by the weight that fitted the validation split best.")
+
+
+
 class GenerateForm(FlaskForm):
     prefix = StringField("Prefix", validators=[Optional(), Length(max=2000)],
                          description="The start of a sentence; the model continues it.")
@@ -105,17 +113,20 @@ class GenerateForm(FlaskForm):
     max_length = _number("Max words", default="20", min=1, max=100, step=1)
     seed = _number("Seed", "The same seed gives the same samples (empty: random).", min=0,
                    step=1)
+    mix = _mix_field("generate_mix")
 
 
 class NextWordsForm(FlaskForm):
     # Its own HTML id: the page shows this form beside GenerateForm, which has a prefix too.
     prefix = StringField("Prefix", id="next_prefix", validators=[Optional(), Length(max=2000)])
     k = _number("How many", default="10", min=1, max=50, step=1)
+    mix = _mix_field("next_mix")
 
 
 class ScoreForm(FlaskForm):
     sentences = TextAreaField("Sentences, one per line", validators=[Optional()],
                               description="Ranked by probability, with each word's surprisal.")
+    mix = _mix_field("score_mix")
 
 
 class HiddenStatesForm(FlaskForm):

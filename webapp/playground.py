@@ -111,8 +111,35 @@ def _text(data: dict, name: str, limit: int, required: bool = False) -> str:
     return value
 
 
+def _flag(data: dict, name: str) -> bool:
+    raw = data.get(name)
+    if raw in (None, False, "", "0", "false", "off", "n"):
+        return False
+    if raw in (True, "1", "true", "on", "y"):
+        return True
+    raise UserError(f"{name} must be true or false.", errors={name: "must be true or false"})
+
+
+def _chosen(model: LanguageModel, data: dict) -> LanguageModel:
+    """The network, or the network mixed with its trigram counter when ``mix`` is asked for."""
+    if not _flag(data, "mix"):
+        return model
+    try:
+        return model.mixed()
+    except ValueError as exc:
+        raise UserError(f"{str(exc)[0].upper()}{str(exc)[1:]}.", errors={"mix": str(exc)}) from None
+
+
+def _said(model: LanguageModel, answer: dict) -> dict:
+    """The answer, saying so when the mixture gave it (``mixture``: its weight)."""
+    if model.mixture is not None:
+        answer["mixture"] = {"rnn_weight": model.mixture[1]}
+    return answer
+
+
 def generate(model: LanguageModel, data: dict) -> dict:
-    """Continuations of ``prefix``: num_samples, temperature, top_k, max_length, seed."""
+    """Continuations of ``prefix``: num_samples, temperature, top_k, max_length, seed, mix."""
+    model = _chosen(model, data)
     prefix = _text(data, "prefix", MAX_PREFIX_CHARS)
     kwargs = {
         "num_samples": _number(data, "num_samples", int, 3, 1, 10),
@@ -121,17 +148,18 @@ def generate(model: LanguageModel, data: dict) -> dict:
         "max_length": _number(data, "max_length", int, 20, 1, 100),
         "seed": _number(data, "seed", int, None, 0, 2**31 - 1),
     }
-    return model.continue_prefix(prefix, **kwargs)
+    return _said(model, model.continue_prefix(prefix, **kwargs))
 
 
 def next_words(model: LanguageModel, data: dict) -> dict:
-    """The k most probable next words after ``prefix``."""
+    """The k most probable next words after ``prefix`` (``mix``: mixed with the counter)."""
+    model = _chosen(model, data)
     prefix = _text(data, "prefix", MAX_PREFIX_CHARS)
     answer = model.next_words(prefix, k=_number(data, "k", int, 10, 1, min(50, model.word_dim)))
     for candidate in answer["candidates"]:  # UNKNOWN_TOKEN as the corpus wrote it (<unk>)
         candidate["word"] = model.vocabulary.written(candidate["word"])
         candidate["bits"] = -math.log2(max(candidate["probability"], 1e-300))
-    return answer
+    return _said(model, answer)
 
 
 MAX_INSIDE_WORDS = 60  # words of a sentence whose hidden states are shown
@@ -170,7 +198,9 @@ def nearest_words(model: LanguageModel, data: dict) -> dict:
 
 
 def score(model: LanguageModel, data: dict) -> dict:
-    """``sentences`` (a list, or text with one sentence per line) ranked, with surprisal per word."""
+    """``sentences`` (a list, or text with one sentence per line) ranked, with surprisal per word
+    (``mix``: by the network mixed with the counter)."""
+    model = _chosen(model, data)
     raw = data.get("sentences")
     raw = "" if raw is None else raw
     if isinstance(raw, str):
@@ -190,4 +220,4 @@ def score(model: LanguageModel, data: dict) -> dict:
     for r in ranked:  # the same ranking, in bits: total surprisal and per word (END included)
         r["bits"] = -r["log_probability"] / math.log(2)
         r["bits_per_word"] = r["bits"] / len(r["surprisal"])
-    return {"ranked": ranked}
+    return _said(model, {"ranked": ranked})

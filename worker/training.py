@@ -24,6 +24,7 @@ from rnncore.checkpoint import load_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
 from rnncore.train import build_model, split_corpus, train_with_sgd
+from rnncore.word_classes import target_counts
 from webapp.artifacts import ArtifactMissing
 from webapp.records import Corpus, Job, JobEvent, TrainedModel, storage_problem, utcnow
 from worker.claims import Heartbeat, claim, guarded_update, seconds_until_stale
@@ -110,9 +111,11 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     progress.phase("training", "Resuming from the last checkpoint" if checkpoint else
                    "Building the model", **figures)
     model = build_model(model_config, train_config)
+    train, valid, _ = split_corpus(data.sentences, train_config)
     if checkpoint is not None:
         model.set_params(checkpoint.params)
-    train, valid, _ = split_corpus(data.sentences, train_config)
+    elif model_config.output == "classes":  # classes by the training split's word counts, as the CLI
+        model.assign_classes(target_counts(train, model.word_dim))
     held_out = valid or [s[:-1] for s in train]  # what the timeline and the gradients read
     progress.phase("training", "Training" + resumed, timeline={
         "prefixes": timeline.shown_prompts(held_out, data.vocabulary, timeline.PROMPTS)})

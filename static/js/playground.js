@@ -27,12 +27,19 @@ function prefixTokens(result) {
   return nodes;
 }
 
+// Which model answered: nothing for the network alone, a line for the mixture.
+function answeredBy(result) {
+  if (!result.mixture) return [];
+  const share = Math.round(result.mixture.rnn_weight * 100);
+  return [el("p", { className: "hint mixture-note", text: `Answered by the network mixed with the trigram counter (${share}% network).` })];
+}
+
 const render = {
   generate(result) {
     const items = result.samples.map((s) => el("li", {}, [s.text, ...(s.ended ? [] : [" ", el("span", { className: "hint", text: "(cut at max length)" })])]));
     const box = el("div", {}, [el("ol", { className: "samples" }, items)]);
     markCopies(root.dataset.api, result.samples, items, box);  // fills in when it answers
-    return [...prefixTokens(result), box];
+    return [...answeredBy(result), ...prefixTokens(result), box];
   },
   "next-words"(result) {
     drawNextWords(result.candidates);
@@ -40,7 +47,7 @@ const render = {
       el("td", { className: "num", text: formatNumber(c.probability, 4) }), el("td", { className: "num", text: formatNumber(c.bits, 2) })]));
     const head = el("thead", {}, [el("tr", {}, [el("th", { text: "Next word" }),
       el("th", { className: "num", text: "Probability" }), el("th", { className: "num", text: "Surprisal (bits)" })])]);
-    return [...prefixTokens(result), el("table", { className: "compact" }, [head, el("tbody", {}, rows)])];
+    return [...answeredBy(result), ...prefixTokens(result), el("table", { className: "compact" }, [head, el("tbody", {}, rows)])];
   },
   score(result) {
     const items = result.ranked.map((r) => el("li", {}, [
@@ -50,7 +57,7 @@ const render = {
         el("span", { className: `token bits-${bitBand(w.bits)}${w.unknown ? " unknown" : ""}`, attrs: { title: `${formatNumber(w.bits, 2)} bits` } },
           [w.word, " ", el("sub", { text: formatNumber(w.bits, 1) })]), " "])),
     ]));
-    return [el("ol", { className: "ranked" }, items)];
+    return [...answeredBy(result), el("ol", { className: "ranked" }, items)];
   },
   ...insideRender,
 };

@@ -45,3 +45,20 @@ def test_scored_words_are_coloured_by_bits(page, stack, visitor):
     expect(page.locator("#result-next-words th").nth(2)).to_have_text("Surprisal (bits)")
     shoot(page, "surprisal-1-playground")
     page.locator("#result-score").screenshot(path=str(SCREENSHOTS / "surprisal-2-chips.png"))
+
+
+def test_the_playground_mixes_the_network_with_the_trigram_counter(page, stack, visitor):
+    model = visitor["model"]
+    page.goto(model["url"])
+    form = page.locator("form[data-question=next-words]")
+    form.get_by_label("Prefix").fill("the")
+    form.get_by_label("Mix with the trigram counter").check()
+    page.get_by_role("button", name="Show the most probable next words").click()
+    mixed = stack.post(f"/api/models/{model['id']}/next-words",
+                       {"prefix": "the", "k": 10, "mix": True}, expect=200)
+    share = round(mixed["mixture"]["rnn_weight"] * 100)
+    expect(page.locator("#result-next-words .mixture-note")).to_have_text(
+        f"Answered by the network mixed with the trigram counter ({share}% network).")
+    words = page.locator("#result-next-words tbody td:first-child").all_text_contents()
+    assert words == [c["word"] for c in mixed["candidates"]]
+    shoot(page, "surprisal-3-mixed-next-words")

@@ -43,7 +43,16 @@ def _render(model: TrainedModel, forms: dict | None = None, results: dict | None
         score_form=forms.get("score") or ScoreForm(formdata=None), results=results or {},
         states_form=forms.get("hidden-states") or HiddenStatesForm(formdata=None),
         nearest_form=forms.get("nearest-words") or NearestWordsForm(formdata=None),
-        comparison=model_dict(model)["comparison"], can_change=may_change(model)), status
+        comparison=model_dict(model)["comparison"], can_change=may_change(model),
+        can_mix=_can_mix(model)), status
+
+
+def _can_mix(model: TrainedModel) -> bool:
+    """Whether the model file holds a trigram counter to mix with (see LanguageModel.mixed)."""
+    try:
+        return language_model(model).counter is not None
+    except UserError:  # a missing or damaged file: the questions will say so
+        return False
 
 
 @bp.get("/import")
