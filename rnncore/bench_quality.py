@@ -1,6 +1,8 @@
 """Model-quality benchmark: ``python -m rnncore.bench_quality`` prints, per corpus, the counting
 baselines (add-one unigram, interpolated Kneser-Ney trigram) and each cell's best validation
-perplexity with the minutes it took to reach it, all on the same validation split.
+perplexity with the minutes it took to reach it, and the network's best evaluation mixed with the
+trigram (``rnncore.mixture``), all on the same validation split (each seed draws its own split,
+so its baselines are printed again).
 
 Each run uses the recommended settings (the ones the web form offers) for its cell, with a wall-clock
 budget (``--minutes``, 5 by default, as a person waiting for a model would give it): a run still
@@ -20,6 +22,8 @@ from pathlib import Path
 
 from rnncore.config import ModelConfig, TrainConfig, recommended_configs
 from rnncore.errors import Cancelled, TrainingDiverged
+from rnncore.ngram import fit_kneser_ney
+from rnncore.safeguards import mixture_on
 from rnncore.train import build_model, split_corpus, train_with_sgd
 from rnncore.word_classes import target_counts
 
@@ -71,12 +75,21 @@ def run_one(corpus, cell: str, settings: dict, seed: int, minutes: float,
         baselines, outcome = result.baselines, "stopped early" if result.stopped_early else outcome
     except Cancelled as stop:
         baselines, outcome = stop.state.get("baselines", {}), "out of time"
+        if stop.state.get("best_params"):  # the mixture a finished run would have reported
+            baselines = {**baselines, "mixture": _mixture(corpus, train_config,
+                                                          stop.state["best_params"])}
     except TrainingDiverged as exc:
         outcome = f"diverged: {exc}"
     best = min(timeline, key=lambda t: t[1]) if timeline else (math.nan, math.nan, None)
     return {"cell": cell, "seed": seed, "best_perplexity": best[1], "minutes_to_best": best[0] / 60,
             "best_epoch": best[2], "evaluations": len(timeline), "outcome": outcome,
             "baselines": baselines, "minutes": (time.monotonic() - started) / 60}
+
+
+def _mixture(corpus, train_config, params) -> dict | None:
+    train, valid, _ = split_corpus(corpus.sentences, train_config)
+    trigram = fit_kneser_ney(train, len(corpus.vocabulary), order=3)
+    return mixture_on(params, corpus.vocabulary, trigram, valid)
 
 
 def _load(path: Path, vocabulary_size: int = VOCABULARY_SIZE):
@@ -102,23 +115,29 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     settings = _parse_settings(args.set)
     print(f"settings beyond the defaults: {settings or 'none'}; budget {args.minutes:g} min per run")
-    print(f"{'corpus':28} {'model':28} {'valid ppl':>10} {'x trigram':>9} {'min to best':>11}  outcome")
+    print(f"{'corpus':28} {'model':28} {'valid ppl':>10} {'x trigram':>9} {'min to best':>11} "
+          f"{'mixed':>7} {'x trigram':>9}  outcome")
     runs = [(cell, output, int(seed)) for cell in args.cells.split(",")
             for output in args.outputs.split(",") for seed in args.seeds.split(",")]
     for path in args.corpora or [p for p in DEFAULT_CORPORA if p.exists()]:
         corpus = _load(path, args.vocabulary_size)
         print(f"{path.stem[:28]:28} vocabulary {len(corpus.vocabulary)}")
+        shown = set()  # seeds whose split's baselines are printed
         for cell, output, seed in runs:
             row = run_one(corpus, cell, settings, seed, args.minutes, output)
             base = row["baselines"]
-            if (cell, output, seed) == runs[0]:
+            if seed not in shown:
+                shown.add(seed)
                 for name in ("unigram", "trigram"):
                     value = base.get(f"{name}_perplexity", math.nan)
-                    print(f"{path.stem[:28]:28} {name + ' (counting)':28} {value:10.1f}")
+                    label = f"{name} (counting) seed {seed}"
+                    print(f"{path.stem[:28]:28} {label:28} {value:10.1f}")
             trigram = base.get("trigram_perplexity", math.nan)
             label = cell + ("" if output == "softmax" else f" {output}") + f" seed {seed}"
+            mixed = (base.get("mixture") or {}).get("perplexity", math.nan)
             print(f"{path.stem[:28]:28} {label:28} {row['best_perplexity']:10.1f} "
-                  f"{row['best_perplexity'] / trigram:9.3f} {row['minutes_to_best']:11.2f}  "
+                  f"{row['best_perplexity'] / trigram:9.3f} {row['minutes_to_best']:11.2f} "
+                  f"{mixed:7.1f} {mixed / trigram:9.3f}  "
                   f"{row['outcome']}, {row['evaluations']} evaluations", flush=True)
     return 0
 

@@ -36,6 +36,8 @@ INIT_STREAM, SPLIT_STREAM, BATCH_STREAM, SAMPLE_STREAM = 0, 1, 2, 3
 DROPOUT_STREAM = 4
 # Words of training text whose loss an evaluation measures (see _train_sample).
 TRAIN_EVAL_TOKENS, TRAIN_EVAL_STREAM = 50_000, 5
+# Largest trigram counts a checkpoint keeps (bytes): about 1.5 million distinct n-grams.
+MAX_TRIGRAM_BYTES = 24 * 1024**2
 # During a loss evaluation, should_stop is polled this often (seconds), between batches.
 EVAL_STOP_CHECK_S = 0.5
 
@@ -135,6 +137,16 @@ def _mean_loss(model, batches, between=None) -> float | None:
     return total / sum(float(mask.sum()) for _, _, mask in batches)
 
 
+def _kept_counts(trigram) -> dict | None:
+    """The trigram's arrays for every checkpoint (so that the model can be mixed with it), unless
+    they would outweigh the network: a corpus of millions of words has millions of distinct
+    trigrams, and a model file must stay small enough to download and import again."""
+    if trigram is None:
+        return None
+    arrays = trigram.to_arrays()
+    return arrays if sum(a.nbytes for a in arrays.values()) <= MAX_TRIGRAM_BYTES else None
+
+
 class _Trainer:
     """One run of train_with_sgd; the state dict is exactly what a checkpoint stores."""
 
@@ -167,8 +179,7 @@ class _Trainer:
                       "baselines": {}}
         self.trigram, self.state["baselines"] = safeguards.counting_baselines(
             train, valid, model.word_dim)
-        # In every checkpoint, so that any model kept from this run can be mixed with it.
-        self.trigram_arrays = self.trigram.to_arrays() if self.trigram is not None else None
+        self.trigram_arrays = _kept_counts(self.trigram)
         self.valid = valid
         self.best_params: dict | None = None  # weights of the best evaluation so far
         self.samples: list[str] = []
@@ -306,7 +317,8 @@ class _Trainer:
         saved = f"; checkpoint saved to {self.checkpoint_path}" if self.checkpoint_path else ""
         error = Cancelled(f"training stopped at {where}{saved}")
         error.state = dict(st, rng_state=self.epoch_start_rng,
-                           optimizer_state=self.model.get_optimizer_state())
+                           optimizer_state=self.model.get_optimizer_state(),
+                           best_params=self.best_params)
         raise error
 
     def _train_epoch(self) -> None:

@@ -121,3 +121,10 @@ def test_only_a_model_with_a_counter_can_be_mixed(mixable, tmp_path):
     config = TrainConfig(learning_rate=0.05, nepoch=1, batch_size=8, validation_fraction=0.0)
     train_with_sgd(toy_model(config), toy_corpus(), config, checkpoint_path=tmp_path / "all.npz")
     assert LanguageModel.from_checkpoint(tmp_path / "all.npz").counter is None
+
+
+def test_a_corpus_with_too_many_trigrams_keeps_none_in_its_model_file(tmp_path, monkeypatch):
+    monkeypatch.setattr("rnncore.train.MAX_TRIGRAM_BYTES", 1000)
+    config = TrainConfig(learning_rate=0.05, nepoch=1, batch_size=8)
+    train_with_sgd(toy_model(config), toy_corpus(), config, checkpoint_path=tmp_path / "m.npz")
+    assert LanguageModel.from_checkpoint(tmp_path / "m.npz").counter is None
