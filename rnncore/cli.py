@@ -251,14 +251,13 @@ def cmd_train(args) -> int:
 
 
 def _language_model(args):
-    from rnncore.checkpoint import load_checkpoint, load_tutorial_model
+    from rnncore.checkpoint import load_tutorial_model
     from rnncore.generate import LanguageModel
 
     if args.vocabulary:
         checkpoint = load_tutorial_model(args.model, args.vocabulary)
-    else:
-        checkpoint = load_checkpoint(args.model)
-    return LanguageModel.from_params(checkpoint.model_params, checkpoint.vocabulary)
+        return LanguageModel.from_params(checkpoint.model_params, checkpoint.vocabulary)
+    return LanguageModel.from_checkpoint(args.model)  # with what its run kept besides weights
 
 
 def cmd_generate(args) -> int:

@@ -21,10 +21,11 @@ import math
 import numpy as np
 
 from rnncore.cells import cell_of, sigmoid
-from rnncore.checkpoint import check_param_shapes, load_checkpoint
+from rnncore.checkpoint import CheckpointError, check_param_shapes, load_checkpoint
 from rnncore.detokenize import detokenize as _detokenize
 from rnncore.mixture import mixed_log_probs
 from rnncore.ngram import KneserNeyModel
+from rnncore.novel_words import NovelWords
 from rnncore.text import tokenize_prefix
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, Vocabulary
 from rnncore.word_classes import ClassOutput
@@ -99,11 +100,17 @@ class LanguageModel:
         self._never = np.array([vocabulary.unknown_index, self.start_index])
 
     @classmethod
-    def from_params(cls, params: dict, vocabulary: Vocabulary) -> "LanguageModel":
+    def from_params(cls, params: dict, vocabulary: Vocabulary,
+                    novel: NovelWords | None = None) -> "LanguageModel":
         """From U, V, W (and b for a gated cell, Vc and word_class for the class layer), as
-        ``get_params`` and checkpoints hold them."""
-        return cls(params["U"], params["V"], params["W"], vocabulary, params.get("b"),
-                   params.get("Vc"), params.get("word_class"))
+        ``get_params`` and checkpoints hold them; ``novel``: the words its training never
+        showed, smoothed in (``rnncore.novel_words``)."""
+        model = cls(params["U"], params["V"], params["W"], vocabulary, params.get("b"),
+                    params.get("Vc"), params.get("word_class"))
+        if novel is not None:
+            model.novel = novel
+            model._never = np.union1d(model._never, novel.ids)  # sampled like UNKNOWN_TOKEN: never
+        return model
 
     # The trigram counter of the model's training split and the network's weight fitted on its
     # validation split, when the checkpoint holds both; ``mixed()`` needs them.
@@ -111,11 +118,18 @@ class LanguageModel:
     counter_weight: float | None = None
     # (counter, weight) on the copy that ``mixed()`` returns: every answer mixes the two.
     mixture: tuple | None = None
+    # The vocabulary's words that training never showed, and their share (rnncore.novel_words).
+    novel: NovelWords | None = None
 
     @classmethod
     def from_checkpoint(cls, path) -> "LanguageModel":
         checkpoint = load_checkpoint(path)
-        model = cls.from_params(checkpoint.model_params, checkpoint.vocabulary)
+        try:
+            novel = NovelWords.from_json(checkpoint.state.get("novel_words"),
+                                         len(checkpoint.vocabulary))
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+        model = cls.from_params(checkpoint.model_params, checkpoint.vocabulary, novel)
         model._read_counter(checkpoint.state, path)
         return model
 
@@ -171,8 +185,10 @@ class LanguageModel:
     def _log_probs(self, states: np.ndarray) -> np.ndarray:
         """log P(w | s) of every word for states (n, state_dim): (n, word_dim)."""
         if self._classes is not None:
-            return self._classes.log_probs(states[:, : self.hidden_dim])
-        return _log_softmax(self._logits(states))
+            logp = self._classes.log_probs(states[:, : self.hidden_dim])
+        else:
+            logp = _log_softmax(self._logits(states))
+        return logp if self.novel is None else self.novel.log_probs(logp)
 
     def _next_log_probs(self, states: np.ndarray, histories: list[list[int]]) -> np.ndarray:
         """log P(w | history) of every word, (n, word_dim): the network's for states (n,

@@ -125,11 +125,12 @@ def counting_baselines(train: list, valid: list, vocabulary_size: int):
     return trigram, result
 
 
-def mixture_on(params: dict, vocabulary, trigram, valid: list) -> dict | None:
-    """The RNN (these weights) and the trigram mixed with the weight that fits ``valid`` best."""
+def mixture_on(params: dict, vocabulary, trigram, valid: list, novel=None) -> dict | None:
+    """The RNN (these weights, smoothed by ``novel``) and the trigram mixed with the weight that
+    fits ``valid`` best."""
     if trigram is None or not valid:
         return None
-    lm = LanguageModel.from_params(params, vocabulary)
+    lm = LanguageModel.from_params(params, vocabulary, novel)
     fitted = fit_weight(rnn_log_probs(lm, valid), trigram.log_probs(valid))
     return {"rnn_weight": fitted["rnn_weight"], "perplexity": fitted["mixture_perplexity"]}
 

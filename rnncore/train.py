@@ -24,6 +24,8 @@ from rnncore.checkpoint import save_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, TrainingDiverged
 from rnncore.generate import LanguageModel
+from rnncore.novel_words import NovelWords
+from rnncore.vocabulary import SENTENCE_START
 from rnncore.safeguards import Diverged, Snapshot
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,23 @@ def _kept_counts(trigram) -> dict | None:
     return arrays if sum(a.nbytes for a in arrays.values()) <= MAX_TRIGRAM_BYTES else None
 
 
+def _valid_loss(model, batches, novel, between=None) -> float | None:
+    """Mean validation loss per word: the network's, or with ``novel`` (rnncore.novel_words)
+    the smoothed model's, its unseen words counted at their reserved share."""
+    if novel is None or not batches:
+        return _mean_loss(model, batches, between)
+    seen_loss, seen, unseen = 0.0, 0, 0
+    for x, y, mask in batches:
+        is_novel = novel.is_novel(y) & (mask > 0)
+        with np.errstate(all="ignore"):
+            seen_loss += model.batch_loss(x, y, np.where(is_novel, 0, mask).astype(mask.dtype))
+        seen += int((mask > 0).sum()) - int(is_novel.sum())
+        unseen += int(is_novel.sum())
+        if between is not None:
+            between()
+    return novel.loss_bound(seen_loss, seen, unseen)
+
+
 class _Trainer:
     """One run of train_with_sgd; the state dict is exactly what a checkpoint stores."""
 
@@ -167,11 +186,14 @@ class _Trainer:
         self.n_batches = math.ceil(len(self.X) / config.batch_size)
         self.train_eval = _eval_batches(_train_sample(train, config.seed), config.batch_size,
                                         model.dtype)
+        self.novel = NovelWords.of_training(
+            train, model.word_dim, never=[self.vocabulary.word_to_index[SENTENCE_START]])
         self.valid_eval = _eval_batches(valid, config.batch_size, model.dtype)
         self.uniform_loss = math.log(model.word_dim)
         self.rng = np.random.default_rng([config.seed, BATCH_STREAM])
         self.corpus_size = {"sentences": len(corpus.sentences), "train_tokens": self.train_tokens}
-        self.state = {"epoch": 0, "batch_index": 0, "learning_rate": config.learning_rate,
+        self.state = {"novel_words": self.novel.to_json() if self.novel else None,
+                      "epoch": 0, "batch_index": 0, "learning_rate": config.learning_rate,
                       "examples_seen": 0, "tokens_seen": 0, "loss_history": [],
                       "epoch_loss": 0.0, "epoch_tokens": 0, "elapsed_seconds": 0.0,
                       "finished": False, "corpus": self.corpus_size, "best": None,
@@ -259,7 +281,8 @@ class _Trainer:
         self._emit(self._progress("rolled_back", rollback=rollbacks[-1]))
 
     def _samples(self, params: dict | None = None) -> list[str]:
-        lm = LanguageModel.from_params(params or self.model.get_params(), self.vocabulary)
+        lm = LanguageModel.from_params(params or self.model.get_params(), self.vocabulary,
+                                       self.novel)
         # The learning timeline: the same prompts and seeds at every evaluation (rnncore.timeline).
         prompts = timeline.prompts(self.valid or self.X, self.vocabulary, self.num_samples)
         return timeline.samples(lm, prompts, self.config.seed, SAMPLE_STREAM)
@@ -269,7 +292,8 @@ class _Trainer:
         # Measuring the loss over a large corpus takes many seconds; a cancel must not wait for it.
         self.next_eval_check = time.monotonic() + EVAL_STOP_CHECK_S
         train_loss = _mean_loss(self.model, self.train_eval, self._stop_if_asked_while_evaluating)
-        valid_loss = _mean_loss(self.model, self.valid_eval, self._stop_if_asked_while_evaluating)
+        valid_loss = _valid_loss(self.model, self.valid_eval, self.novel,
+                                 self._stop_if_asked_while_evaluating)
         safeguards.check_evaluation_loss(train_loss, self.uniform_loss, st["tokens_seen"] > 0,
                                          f"by epoch {st['epoch']}")
         history = st["loss_history"]
@@ -383,7 +407,8 @@ class _Trainer:
         st["finished"] = True
         params = self.best_params if self.best_params is not None else self.model.get_params()
         self.samples = self._samples(params)
-        mixture = safeguards.mixture_on(params, self.vocabulary, self.trigram, self.valid)
+        mixture = safeguards.mixture_on(params, self.vocabulary, self.trigram, self.valid,
+                                        self.novel)
         if mixture is not None:
             st["baselines"] = {**st["baselines"], "mixture": mixture}
         self._checkpoint()

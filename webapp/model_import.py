@@ -63,7 +63,10 @@ def _load(model_path: Path, shown: str, vocabulary_path: Path | None, vocabulary
     try:
         checkpoint = (load_checkpoint(model_path) if own
                       else load_tutorial_model(model_path, vocabulary_path))
-        LanguageModel.from_params(checkpoint.model_params, checkpoint.vocabulary)
+        if own:
+            LanguageModel.from_checkpoint(model_path)  # what the playground will read
+        else:
+            LanguageModel.from_params(checkpoint.model_params, checkpoint.vocabulary)
     except (CheckpointError, ValueError) as exc:
         # rnncore names the files by their paths here; the person knows them by their names.
         message = str(exc).replace(str(model_path), shown)
