@@ -79,7 +79,9 @@ def test_the_keyboard_alone_uploads_preprocesses_and_plays(page, visitor, tmp_pa
     page.keyboard.type("the cat sees a dog .")
     page.keyboard.press("Enter")  # a new line: one sentence per line
     page.keyboard.type("dog a sees cat the .")
-    page.keyboard.press("Tab")
+    to_score = tab_to(page, "form[data-question=score] button")
+    assert [s["id"] for s in to_score[:-1]] == ["score_mix"]  # the mixture's box, then the button
+    stops += to_score
     assert focused(page)["text"] == "Score"
     page.keyboard.press("Enter")
     expect(page.locator("#result-score ol.ranked > li")).to_have_count(2)
