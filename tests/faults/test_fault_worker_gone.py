@@ -28,7 +28,10 @@ def form_says(stack, check, timeout: float = SAID_WITHIN_S) -> None:
 def test_a_vanished_worker_is_said_at_once_and_its_job_resumes(live_stack_factory, tmp_path):
     stack = live_stack_factory(RNNLAB_STALE_AFTER_S=STALE_AFTER_S)
     corpus = preprocessed(stack, reddit_or_generated(tmp_path))
-    job = start_job(stack, corpus["id"], nepoch=8)
+    # Enough epochs that the job is still training when the test has seen its first checkpoint
+    # (on a quiet machine this small model runs an epoch of the reddit sample in well under a
+    # second) and short enough to finish soon once resumed.
+    job = start_job(stack, corpus["id"], nepoch=40)
     checkpoint = stack.data_dir / "jobs" / job["id"] / "checkpoint.npz"
     wait_job(stack, job["id"], lambda j: j["epoch"] >= 1 and checkpoint.exists())
     form_says(stack, lambda html: "No worker is connected" not in html)
