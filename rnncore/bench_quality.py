@@ -24,8 +24,7 @@ from rnncore.config import ModelConfig, TrainConfig, recommended_configs
 from rnncore.errors import Cancelled, TrainingDiverged
 from rnncore.ngram import fit_kneser_ney
 from rnncore.safeguards import mixture_on
-from rnncore.train import build_model, split_corpus, train_with_sgd
-from rnncore.word_classes import target_counts
+from rnncore.train import build_model, count_classes, split_corpus, train_with_sgd
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 DEFAULT_CORPORA = (SHARED / "tinyshakespeare-speeches.csv", SHARED / "reddit-comments-2015-08-sample.csv")
@@ -64,9 +63,7 @@ def run_one(corpus, cell: str, settings: dict, seed: int, minutes: float,
                              progress["epoch"]))
 
     model = build_model(model_config, train_config)
-    if output == "classes":
-        train, _, _ = split_corpus(corpus.sentences, train_config)
-        model.assign_classes(target_counts(train, model.word_dim))
+    count_classes(model, corpus.sentences, train_config)
     outcome, baselines = "finished", {}
     try:
         result = train_with_sgd(model, corpus, train_config, callback=record, num_samples=0,

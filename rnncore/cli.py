@@ -20,7 +20,7 @@ import numpy as np
 from rnncore.cells import CELLS
 from rnncore.config import ALL_ENGINES, DTYPES, ModelConfig, TrainConfig, recommended_configs
 from rnncore.errors import Cancelled, RnnCoreError
-from rnncore.word_classes import OUTPUTS, target_counts
+from rnncore.word_classes import OUTPUTS
 from rnncore.optimizers import OPTIMIZERS
 
 TRAIN_FLAGS = {  # TrainConfig / ModelConfig field -> help line
@@ -211,7 +211,7 @@ class _Reporter:
 
 
 def cmd_train(args) -> int:
-    from rnncore.train import build_model, split_corpus, train_with_sgd
+    from rnncore.train import build_model, count_classes, train_with_sgd
 
     if not args.output and not args.resume:
         raise ValueError("say where to write the model with -o MODEL.npz")
@@ -221,9 +221,8 @@ def cmd_train(args) -> int:
     model = build_model(model_config, train_config)
     if checkpoint is not None:
         model.set_params(checkpoint.params)
-    elif model_config.output == "classes":  # classes by the training split's word counts
-        train, _, _ = split_corpus(corpus.sentences, train_config)
-        model.assign_classes(target_counts(train, model.word_dim))
+    else:
+        count_classes(model, corpus.sentences, train_config)
     stop = {"asked": False}
 
     def on_interrupt(signum, frame):

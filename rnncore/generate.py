@@ -123,7 +123,11 @@ class LanguageModel:
 
     @classmethod
     def from_checkpoint(cls, path) -> "LanguageModel":
-        checkpoint = load_checkpoint(path)
+        return cls.of_checkpoint(load_checkpoint(path), path)
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint, path) -> "LanguageModel":
+        """From a loaded Checkpoint (``path``: where it came from, for messages)."""
         try:
             novel = NovelWords.from_json(checkpoint.state.get("novel_words"),
                                          len(checkpoint.vocabulary))

@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from rnncore.word_classes import target_counts
+
 
 @dataclass(frozen=True)
 class NovelWords:
@@ -35,9 +37,7 @@ class NovelWords:
                     never: Sequence[int] = ()) -> "NovelWords | None":
         """From the training sentences' targets (``s[1:]``); ``never`` are ids no model predicts
         (SENTENCE_START). None when every word was seen or no word was seen only once."""
-        targets = [np.asarray(s[1:]) for s in train]
-        counts = np.bincount(np.concatenate(targets), minlength=vocabulary_size) if targets \
-            else np.zeros(vocabulary_size, np.int64)
+        counts = target_counts(train, vocabulary_size)
         unseen = counts == 0
         unseen[list(never)] = False
         total, once = int(counts.sum()), int((counts == 1).sum())

@@ -25,8 +25,9 @@ from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, TrainingDiverged
 from rnncore.generate import LanguageModel
 from rnncore.novel_words import NovelWords
-from rnncore.vocabulary import SENTENCE_START
 from rnncore.safeguards import Diverged, Snapshot
+from rnncore.vocabulary import SENTENCE_START
+from rnncore.word_classes import target_counts
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,14 @@ def split_corpus(sentences, train_config: TrainConfig):
         raise ValueError(f"no sentences left to train on: the corpus has {len(sentences)}, "
                          f"{skipped} longer than max_sentence_length")
     return train, valid, skipped
+
+
+def count_classes(model, sentences, train_config: TrainConfig) -> None:
+    """Give a fresh class-layer model the classes of its training split's word counts (Zipf's
+    law stands in for them until then); a softmax model is left as it is."""
+    if getattr(model, "output", "softmax") == "classes":
+        train, _, _ = split_corpus(sentences, train_config)
+        model.assign_classes(target_counts(train, model.word_dim))
 
 
 def _train_sample(train: list, seed: int) -> list:

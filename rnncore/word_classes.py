@@ -49,10 +49,10 @@ def zipf_counts(word_dim: int) -> np.ndarray:
 
 def target_counts(sentences, word_dim: int) -> np.ndarray:
     """How often each word is predicted in ``sentences`` (each ``[START, ..., END]``): s[1:]."""
-    counts = np.zeros(word_dim, dtype=np.int64)
-    for s in sentences:
-        counts += np.bincount(np.asarray(s[1:], dtype=np.int64), minlength=word_dim)
-    return counts
+    targets = [np.asarray(s[1:], dtype=np.int64) for s in sentences]
+    if not targets:
+        return np.zeros(word_dim, dtype=np.int64)
+    return np.bincount(np.concatenate(targets), minlength=word_dim)
 
 
 def assign_classes(counts, n_classes: int) -> np.ndarray:

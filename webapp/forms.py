@@ -101,7 +101,6 @@ def _mix_field(form_id: str):
                                     "by the weight that fitted the validation split best.")
 
 
-
 class GenerateForm(FlaskForm):
     prefix = StringField("Prefix", validators=[Optional(), Length(max=2000)],
                          description="The start of a sentence; the model continues it.")

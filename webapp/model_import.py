@@ -63,8 +63,8 @@ def _load(model_path: Path, shown: str, vocabulary_path: Path | None, vocabulary
     try:
         checkpoint = (load_checkpoint(model_path) if own
                       else load_tutorial_model(model_path, vocabulary_path))
-        if own:
-            LanguageModel.from_checkpoint(model_path)  # what the playground will read
+        if own:  # as the playground will read it
+            LanguageModel.of_checkpoint(checkpoint, model_path)
         else:
             LanguageModel.from_params(checkpoint.model_params, checkpoint.vocabulary)
     except (CheckpointError, ValueError) as exc:

@@ -23,8 +23,7 @@ from rnncore import timeline
 from rnncore.checkpoint import load_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
-from rnncore.train import build_model, split_corpus, train_with_sgd
-from rnncore.word_classes import target_counts
+from rnncore.train import build_model, count_classes, split_corpus, train_with_sgd
 from webapp.artifacts import ArtifactMissing
 from webapp.records import Corpus, Job, JobEvent, TrainedModel, storage_problem, utcnow
 from worker.claims import Heartbeat, claim, guarded_update, seconds_until_stale
@@ -114,8 +113,8 @@ def _train(ctx: WorkerContext, job_id: str, token: str, progress: JobProgress) -
     train, valid, _ = split_corpus(data.sentences, train_config)
     if checkpoint is not None:
         model.set_params(checkpoint.params)
-    elif model_config.output == "classes":  # classes by the training split's word counts, as the CLI
-        model.assign_classes(target_counts(train, model.word_dim))
+    else:
+        count_classes(model, data.sentences, train_config)
     held_out = valid or [s[:-1] for s in train]  # what the timeline and the gradients read
     progress.phase("training", "Training" + resumed, timeline={
         "prefixes": timeline.shown_prompts(held_out, data.vocabulary, timeline.PROMPTS)})
