@@ -5,7 +5,8 @@ The tutorial's setting (vocabulary 8000, 100 hidden units, bptt_truncate 4) on a
 time (the tutorial's float64 ``sgd_step``), the PyTensor engine one sentence at a time and in
 batches of 32 and 128 (float32), optionally a PyTorch reference of the same model with the same
 per-output truncation, with ``--cells`` the GRU and LSTM on the PyTensor engine in batches of 32
-(whole-sentence back-propagation, so their recurrence costs more than the vanilla cell's), and
+(whole-sentence back-propagation, so their recurrence costs more than the vanilla cell's) and
+the web form's default settings (a GRU in small batches, with dropout and clipping), and
 the machine's float32 matrix-multiply rate turned into the tokens/s it allows: each token costs 6*H*C flops in the output layer (2*H*C for the logits, 2*H*C for dL/ds,
 2*H*C for dL/dV); the recurrence (about 6*H*H*(k+2)) is under 3% of that and left out.
 ``--outputs`` prints a second table instead: the full softmax against the class-factored output
@@ -112,6 +113,8 @@ def build_runners(X, Y, compare, gated=False):
         runners.append((f"PyTensor {cell.upper()}, batch 32", batch_runner(
             lambda x, y, m, model=model: model.train_step(x, y, m, LEARNING_RATE),
             X, Y, 32, np.random.default_rng(2))))
+    if gated:
+        runners.append(recommended_runner(X, Y, rng))
     notes = []
     if compare:
         try:
@@ -127,6 +130,24 @@ def build_runners(X, Y, compare, gated=False):
     for _, step in runners:
         step()  # compile, allocate, fill caches
     return runners, notes
+
+
+def recommended_runner(X, Y, rng):
+    """The settings a job starts from on the web form (``rnncore.config.recommended_configs``):
+    what people wait for, batch size, dropout and gradient clipping included."""
+    from rnncore.config import recommended_configs
+    from rnncore.rnn_pytensor import RNNPyTensor
+
+    model_config, train_config = recommended_configs()
+    model = RNNPyTensor(VOCABULARY_SIZE, HIDDEN_DIM, BPTT_TRUNCATE, rng=rng, cell=model_config.cell,
+                        dropout=model_config.dropout, clip_norm=train_config.clip_norm)
+    batch = itertools.count()  # a fresh dropout mask for every batch, as in training
+    name = (f"PyTensor {model_config.cell.upper()}, the form's defaults "
+            f"(b{train_config.batch_size}, dropout {model_config.dropout:g})")
+    return name, batch_runner(
+        lambda x, y, m: model.train_step(x, y, m, train_config.learning_rate,
+                                         dropout_seed=(0, next(batch))),
+        X, Y, train_config.batch_size, np.random.default_rng(2))
 
 
 def measure(step, seconds, clock=time.perf_counter):
@@ -257,7 +278,8 @@ def main(argv=None):
     parser.add_argument("--one-core", action="store_true",
                         help="one core, one BLAS thread, tokens per CPU-second (steady when shared)")
     parser.add_argument("--cells", action="store_true",
-                        help="add the GRU and LSTM cells (PyTensor, batch 32)")
+                        help="add the GRU and LSTM cells (PyTensor, batch 32) and the web form's "
+                             "default settings")
     parser.add_argument("--outputs", action="store_true",
                         help="instead: softmax vs the class layer at vocabularies 8000 and 30000")
     args = parser.parse_args(argv)

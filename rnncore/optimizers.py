@@ -69,9 +69,14 @@ def clip_by_global_norm(grads: dict, clip_norm: float | None, xp, words=1) -> di
     if clip_norm is None:
         return grads
     names = param_names(grads)
-    norm = xp.sqrt(sum((grads[p] ** 2).sum() for p in names))
+    # A dot product of each gradient with itself runs in the BLAS: PyTensor's C sum of squares is
+    # a scalar loop, 1.6 ms for a GRU's U at 8,000 words against 0.15 ms (a tenth of a default
+    # training step on the 2-core machine).
+    norm = xp.sqrt(sum(xp.dot(grads[p].ravel(), grads[p].ravel()) for p in names))
     scale = xp.minimum(1.0, clip_norm * words / (norm + CLIP_EPSILON))
-    return {p: grads[p] * scale for p in names}
+    # In the gradients' own dtype: PyTensor makes the Python floats above float64, and a float64
+    # scale would turn every update into float64 arithmetic over all of U and V.
+    return {p: grads[p] * scale.astype(grads[p].dtype) for p in names}
 
 
 def apply_update(name: str, params: dict, grads: dict, state: dict, learning_rate, xp):

@@ -29,6 +29,16 @@ from rnncore.fused_classes import ClassCrossEntropy
 from rnncore.fused_output import SoftmaxCrossEntropy
 
 
+def tanh(a):
+    """tanh(a), written as 2 sigmoid(2a) - 1 (equal to within float32's last bit).
+
+    PyTensor's C code for tanh is a scalar loop over libm: 31 us for a (32, 100) step of the
+    recurrence on the 2-core machine, against 8 us for its sigmoid. Every step of every cell's
+    scan pays it, forward and (for the gated cells) again in the backward scan.
+    """
+    return 2 * pt.sigmoid(2 * a) - 1
+
+
 def forward_states(U_T, W, x, input_keep=None):
     """States for a padded batch x (B, T): returns s (T, B, H), time-major, without the initial state.
 
@@ -42,7 +52,7 @@ def forward_states(U_T, W, x, input_keep=None):
     s0 = pt.zeros((B, U_T.shape[1]), dtype=U_T.dtype)
 
     def step(ux_t, s_prev, W):
-        return pt.tanh(ux_t + s_prev @ W.T)
+        return tanh(ux_t + s_prev @ W.T)
 
     return pytensor.scan(step, sequences=[Ux], outputs_info=[s0], non_sequences=[W],
                          strict=True, return_updates=False)
@@ -130,14 +140,14 @@ def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):
     def gru_step(pre_t, s_prev, W_zr_T, W_h_T):
         zr = pt.sigmoid(pre_t[:, : 2 * H] + s_prev @ W_zr_T)  # (B, 2H): z and r at once
         z, r = zr[:, :H], zr[:, H:]
-        h = pt.tanh(pre_t[:, 2 * H :] + (s_prev * r) @ W_h_T)
+        h = tanh(pre_t[:, 2 * H :] + (s_prev * r) @ W_h_T)
         return (1 - z) * h + z * s_prev
 
     def lstm_step(pre_t, s_prev, c_prev, W_T):
         a = pre_t + s_prev @ W_T  # (B, 4H): i, f, o, g
         i, f, o = (pt.sigmoid(a[:, k * H : (k + 1) * H]) for k in range(3))
-        c = f * c_prev + i * pt.tanh(a[:, 3 * H :])
-        return o * pt.tanh(c), c
+        c = f * c_prev + i * tanh(a[:, 3 * H :])
+        return o * tanh(c), c
 
     if cell == "gru":
         s = pytensor.scan(gru_step, sequences=[pre], outputs_info=[s0],

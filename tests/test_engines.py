@@ -209,3 +209,13 @@ def test_bench_prints_one_row_per_engine_and_the_limit():
     assert all(median > 0 and best >= median for _, median, best in rows) and gflops > 0
     table = bench.format_table(rows, gflops, notes)
     assert "matmul limit" in table and len(table.splitlines()) == len(rows) + 4 + len(notes)
+
+
+def test_bench_cells_add_the_gated_cells_and_the_forms_defaults():
+    from rnncore import bench
+
+    rows, _, _ = bench.run(rounds=1, seconds=0.01, sentences=40, gated=True)
+    names = [name for name, _, _ in rows]
+    assert names[-3:] == ["PyTensor GRU, batch 32", "PyTensor LSTM, batch 32",
+                          "PyTensor GRU, the form's defaults (b8, dropout 0.3)"]
+    assert all(median > 0 for _, median, _ in rows)
