@@ -84,9 +84,10 @@ def output_layer(params, s, y, mask, with_grad=True, classes=None):
     return loss, {"V": dV}, dS.reshape((T, B, H))
 
 
-def backward(U_T, W, x, s, ds, bptt_truncate, input_keep=None):
+def backward(U_T, W, x, s, ds, bptt_truncate, input_keep=None, lookup=None):
     """dL/dU.T (word_dim, H) and dL/dW through the recurrence, each output truncated after
-    bptt_truncate steps (input_keep: the inputs' dropout mask, (T, B, H), or None)."""
+    bptt_truncate steps (input_keep: the inputs' dropout mask, (T, B, H), or None; lookup: how
+    U's gradient is gathered, ``lookup_gradient`` when None, see ``RowsOfU``)."""
     T, B, H = s.shape
     dtanh = 1 - s**2  # (T, B, H)
     ages = pt.minimum(bptt_truncate, T - 1) + 1
@@ -106,24 +107,53 @@ def backward(U_T, W, x, s, ds, bptt_truncate, input_keep=None):
     s_prev = pt.concatenate([pt.zeros((1, B, H), dtype=s.dtype), s[:-1]]).reshape((T * B, H))
     dW = dpre.T @ s_prev  # (H, H)
     dux = dpre if input_keep is None else dpre * input_keep.reshape((T * B, H))
-    return lookup_gradient(U_T, x, dux), dW  # (C, H), (H, H)
+    return (lookup or lookup_gradient)(U_T, x, dux), dW  # (C, H), (H, H)
 
 
 def lookup_gradient(U_T, x, dUx):
-    """dL/dU.T (word_dim, G*H) from dUx (T, B, G*H), the gradient of the lookup U_T[x.T].
+    """dL/dU.T (word_dim, G*H) from dUx (T, B, G*H), the gradient of the lookup U_T[x.T]."""
+    return _added_rows(x.T.reshape((-1,)), U_T.shape[0], dUx)
 
-    Added up element by element in the flattened (word_dim * G*H,) array: PyTensor 3.0.7 has C
+
+class RowsOfU:
+    """U's gradient on the rows of the batch's words only: ``words`` (K,), each once, and
+    ``gradient(U_T, x, dUx)`` (K, G*H), row k for ``words[k]``.
+
+    A plain SGD step changes only those rows of U. Built densely, the gradient of a GRU's U at
+    8,000 words is 2.4 M numbers zeroed, filled, measured for clipping and subtracted on every
+    step, for the few hundred words a batch of 8 holds.
+    """
+
+    def __init__(self, x):
+        self.words, self._slot = pt.unique(x.T.reshape((-1,)), return_inverse=True)
+
+    def gradient(self, U_T, x, dUx):
+        return _added_rows(self._slot, self.words.shape[0], dUx)
+
+
+def _added_rows(index, rows, dUx):
+    """(rows, width) zeros with row i of dUx (T, B, width), time-major, added to row index[i].
+
+    Added up element by element in the flattened (rows * width,) array: PyTensor 3.0.7 has C
     code for AdvancedIncSubtensor1 on vectors only, and its Python fallback for rows (np.add.at)
     took a quarter of a class-layer training step. One extra zero element: the same Op mistakes
-    a single index (a one-word batch with G*H = 1) for broadcasting and refuses it.
+    a single index (a one-word batch with width 1) for broadcasting and refuses it.
     """
-    width = dUx.shape[-1]  # G*H
-    rows = x.T.reshape((-1,))  # (T*B,), time-major like dUx
-    at = (rows[:, None] * width + pt.arange(width, dtype=rows.dtype)[None, :]).reshape((-1,))
-    at = pt.concatenate([at, pt.zeros((1,), dtype=at.dtype)])  # (T*B*G*H + 1,)
+    width = dUx.shape[-1]
+    at = (index[:, None] * width + pt.arange(width, dtype=index.dtype)[None, :]).reshape((-1,))
+    at = pt.concatenate([at, pt.zeros((1,), dtype=at.dtype)])  # (T*B*width + 1,)
     values = pt.concatenate([dUx.reshape((-1,)), pt.zeros((1,), dtype=dUx.dtype)])
-    total = pt.zeros((U_T.shape[0] * width,), dtype=dUx.dtype)
-    return pt.inc_subtensor(total[at], values).reshape((U_T.shape[0], width))
+    total = pt.zeros((rows * width,), dtype=dUx.dtype)
+    return pt.inc_subtensor(total[at], values).reshape((rows, width))
+
+
+def added_to_rows(U_T, words, change):
+    """U_T (word_dim, width) with ``change`` (K, width) added to its rows ``words`` (K,), each
+    word once; flattened for the same reason as ``_added_rows``."""
+    width = U_T.shape[1]
+    at = (words[:, None] * width + pt.arange(width, dtype=words.dtype)[None, :]).reshape((-1,))
+    flat = U_T.reshape((-1,))
+    return pt.inc_subtensor(flat[at], change.reshape((-1,))).reshape(U_T.shape)
 
 
 def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):
@@ -160,7 +190,7 @@ def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):
 
 
 def gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, masks=None,
-                         states=None):
+                         states=None, lookup=None):
     """The loss summed over real words and the gradients {"U" (stored as U.T), "V", "W", "b"}.
 
     ``output_layer(params, S, y, mask)`` returns ``(loss, {"V"(, "Vc")}, dS)``; ``masks`` are the
@@ -175,7 +205,8 @@ def gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, mas
     S = s if output_keep is None else s * output_keep  # (T, B, H) into the output layer
     loss, output_grads, dS = output_layer(params, S, y, mask)
     dUx, dW, db = pytensor.grad(None, wrt=[Ux, W, b], known_grads={S: dS})
-    return loss, {"U": lookup_gradient(U_T, x, dUx), "W": dW, "b": db, **output_grads}
+    U_grad = (lookup or lookup_gradient)(U_T, x, dUx)
+    return loss, {"U": U_grad, "W": dW, "b": db, **output_grads}
 
 
 class BatchInputs(NamedTuple):
@@ -193,17 +224,18 @@ class BatchInputs(NamedTuple):
         return [self.x, self.y, self.mask] + k + list(self.masks or ())
 
 
-def loss_and_grads(cell, params, batch, hidden_dim, output_layer=output_layer, states=None):
+def loss_and_grads(cell, params, batch, hidden_dim, output_layer=output_layer, states=None,
+                   lookup=None):
     """Loss and gradients {"U" (as U.T), "V", "W" (, "b")} of ``batch`` (BatchInputs).
 
     ``params`` are U.T, V, W (and b, Vc) as graph variables; ``output_layer(params, S, y, mask)``
     returns ``(loss, {"V"(, "Vc")}, dS)``; ``states`` may wrap the states (the JAX engine fixes
-    their shape).
+    their shape); ``lookup``: ``RowsOfU(x).gradient`` for U's gradient on the batch's words only.
     """
     x, y, mask, k, masks = batch
     if cell != "rnn":
         return gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, masks,
-                                    states)
+                                    states, lookup)
     U_T, W = params["U"], params["W"]
     input_keep, output_keep = masks if masks is not None else (None, None)
     s = forward_states(U_T, W, x, input_keep)
@@ -211,5 +243,5 @@ def loss_and_grads(cell, params, batch, hidden_dim, output_layer=output_layer, s
     loss, output_grads, ds = output_layer(params, s if output_keep is None else s * output_keep,
                                           y, mask)
     ds = ds if output_keep is None else ds * output_keep
-    dU_T, dW = backward(U_T, W, x, s, ds, k, input_keep)
+    dU_T, dW = backward(U_T, W, x, s, ds, k, input_keep, lookup)
     return loss, {"U": dU_T, "W": dW, **output_grads}

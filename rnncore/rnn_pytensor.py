@@ -24,8 +24,8 @@ from rnncore.batching import pad_batch
 from rnncore.cells_numpy import output_probabilities
 from rnncore.fused_output import one_blas_thread
 from rnncore.pytensor_blas import configure_blas
-from rnncore.pytensor_graphs import (BatchInputs, forward_states, gated_states, loss_and_grads,
-                                     output_layer)
+from rnncore.pytensor_graphs import (BatchInputs, RowsOfU, added_to_rows, forward_states,
+                                     gated_states, loss_and_grads, output_layer)
 from rnncore.rnn_numpy import gradient_check, initial_params
 from rnncore.stored_layouts import StoredLayouts
 
@@ -191,21 +191,31 @@ class RNNPyTensor(StoredLayouts):
     def _compile_train(self, dropout=False):
         batch = self._batch_inputs(dropout)
         learning_rate = pt.scalar("learning_rate", dtype=self.dtype)
+        # Plain SGD changes only the rows of U that the batch looks up; the optimizers with
+        # running averages change every row.
+        rows = RowsOfU(batch.x) if self.optimizer == "sgd" else None
         loss, grads = loss_and_grads(self.cell, self._params, batch, self.hidden_dim,
-                                     self._output_layer())
+                                     self._output_layer(), lookup=rows and rows.gradient)
         return pytensor.function(batch.listed() + [learning_rate], loss,
                                  updates=self._train_updates(grads, learning_rate,
-                                                             batch.mask.sum()),
+                                                             batch.mask.sum(), rows),
                                  mode=COMPILE_MODE)
 
-    def _train_updates(self, grads, learning_rate, words):
+    def _train_updates(self, grads, learning_rate, words, rows=None):
         """(shared variable, new value) pairs of one optimizer step, clipping included (the limit
-        is per word: ``words`` is the batch's real words, the mask's sum)."""
+        is per word: ``words`` is the batch's real words, the mask's sum). With ``rows``
+        (``RowsOfU``), grads["U"] holds the rows of its words only, each once, so its norm is
+        that of the whole gradient."""
         grads = optimizers.clip_by_global_norm(grads, self.clip_norm, pt, words=words)
-        state = dict(self._opt_state)
+        params, state = dict(self._params), dict(self._opt_state)
+        updates = []
+        if rows is not None:  # SGD on U's rows: U - rate * gradient there, nothing elsewhere
+            U_T = params.pop("U")
+            step = (-learning_rate * grads.pop("U")).astype(self.dtype)
+            updates.append((U_T, added_to_rows(U_T, rows.words, step)))
         new_params, new_state = optimizers.apply_update(
-            self.optimizer, self._params, grads, state, learning_rate, pt)
-        updates = [(self._params[p], new_params[p].astype(self.dtype)) for p in new_params]
+            self.optimizer, params, grads, state, learning_rate, pt)
+        updates += [(self._params[p], new_params[p].astype(self.dtype)) for p in new_params]
         return updates + [(state[k], new_state[k].astype(self.dtype)) for k in new_state]
 
     # --- the tutorial's per-sentence interface ------------------------------------------------
