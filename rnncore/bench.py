@@ -142,8 +142,8 @@ def recommended_runner(X, Y, rng):
     model = RNNPyTensor(VOCABULARY_SIZE, HIDDEN_DIM, BPTT_TRUNCATE, rng=rng, cell=model_config.cell,
                         dropout=model_config.dropout, clip_norm=train_config.clip_norm)
     batch = itertools.count()  # a fresh dropout mask for every batch, as in training
-    name = (f"PyTensor {model_config.cell.upper()}, the form's defaults "
-            f"(b{train_config.batch_size}, dropout {model_config.dropout:g})")
+    name = (f"PyTensor {model_config.cell.upper()}, form defaults "
+            f"(b{train_config.batch_size}, drop {model_config.dropout:g})")
     return name, batch_runner(
         lambda x, y, m: model.train_step(x, y, m, train_config.learning_rate,
                                          dropout_seed=(0, next(batch))),

@@ -37,7 +37,8 @@ class TorchRNN:
         return s
 
     def _recurrence_grads(self, x, s, ds):
-        """dL/dU, dL/dW with each output's delta carried at most bptt_truncate steps back."""
+        """dL/d(U x_t) for every time step and word (T*B, H), and dL/dW, with each output's delta
+        carried at most bptt_truncate steps back."""
         T, B, H = s.shape
         dtanh = 1 - s * s
         ages = min(self.bptt_truncate, T - 1) + 1
@@ -50,8 +51,7 @@ class TorchRNN:
         flat = dpre.reshape(T * B, H)
         s_prev = torch.cat([torch.zeros((1, B, H)), s[:-1]]).reshape(T * B, H)
         dW = flat.T @ s_prev
-        dU_T = torch.zeros((self.U.shape[1], H)).index_add_(0, x.reshape(-1), flat)
-        return dU_T.T, dW
+        return flat, dW  # U's gradient is flat's rows added to the columns of U that x names
 
     def train_step(self, x, y, mask, learning_rate):
         x = torch.from_numpy(np.ascontiguousarray(x.T, dtype=np.int64))  # (T, B)
@@ -67,9 +67,10 @@ class TorchRNN:
         loss.backward()
         with torch.no_grad():
             ds = torch.zeros((T * B, H)).index_copy_(0, real, S.grad).reshape(T, B, H)
-            dU, dW = self._recurrence_grads(x, s, ds)
+            dUx, dW = self._recurrence_grads(x, s, ds)
             self.V -= learning_rate * V.grad
-            self.U -= learning_rate * dU
+            # Only the looked-up columns of U change, as in the PyTensor engine's SGD.
+            self.U.T.index_add_(0, x.reshape(-1), dUx, alpha=-learning_rate)
             self.W -= learning_rate * dW
         V.grad = None
         V.requires_grad_(False)

@@ -6,7 +6,8 @@ at a time, and the processes take turns round by round, so that other load on th
 them alike. ``worktree`` stands for the files as they are now. Settings: ``defaults`` is what a
 job from the web form starts with (``rnncore.config.recommended_configs``: a GRU, batches of 8,
 dropout, gradient clipping), ``rnn32`` the vanilla cell in batches of 32 (``rnncore.bench``'s row).
-Prints the median and best tokens/s of each revision.
+Prints the median and best tokens/s of each revision; ``--one-core`` pins each process to one
+core with one BLAS thread and counts tokens per CPU-second, as ``rnncore.bench --one-core`` does.
 """
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ import numpy as np
 from rnncore import bench
 from rnncore.batching import iter_batches
 from rnncore.rnn_pytensor import RNNPyTensor
-setting, seconds = sys.argv[1], float(sys.argv[2])
+setting, seconds, one_core = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "one-core"
+limiter = bench.pin_to_one_core() if one_core else None  # kept: it holds the BLAS limit
+clock = time.process_time if one_core else time.perf_counter
 cell, batch_size, dropout, clip_norm, rate = {
     "defaults": ("gru", 8, 0.3, 0.5, 0.01), "rnn32": ("rnn", 32, 0.0, None, 0.005)}[setting]
 X, Y = bench.synthetic_corpus(np.random.default_rng(0), 3000)
@@ -49,9 +52,9 @@ def train(until):
 train(time.perf_counter() + 1.0)  # compile, fill caches
 print("ready", flush=True)
 for line in sys.stdin:
-    started = time.perf_counter()
-    tokens = train(started + seconds)
-    print(json.dumps(tokens / (time.perf_counter() - started)), flush=True)
+    started, wall = clock(), time.perf_counter()
+    tokens = train(wall + seconds)
+    print(json.dumps(tokens / (clock() - started)), flush=True)
 """
 
 
@@ -67,8 +70,10 @@ def export(revision: str, into: Path) -> Path:
     return folder
 
 
-def start(folder: Path, setting: str, seconds: float) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, setting, str(seconds)], cwd=folder,
+def start(folder: Path, setting: str, seconds: float, one_core: bool) -> subprocess.Popen:
+    cores = "one-core" if one_core else "all-cores"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, setting, str(seconds), cores],
+                             cwd=folder,
                              env={**os.environ, "PYTHONPATH": str(folder)}, text=True,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     if child.stdout.readline().strip() != "ready":
@@ -78,13 +83,14 @@ def start(folder: Path, setting: str, seconds: float) -> subprocess.Popen:
     return child
 
 
-def compare(revisions, setting, rounds, seconds):
+def compare(revisions, setting, rounds, seconds, one_core=False):
     """{revision: [tokens/s of each round]}, the revisions' processes taking turns."""
     with tempfile.TemporaryDirectory() as tmp:
         children, rates = {}, {r: [] for r in revisions}
         try:
             for revision in revisions:
-                children[revision] = start(export(revision, Path(tmp)), setting, seconds)
+                children[revision] = start(export(revision, Path(tmp)), setting, seconds,
+                                           one_core)
             for _ in range(rounds):
                 for revision, child in children.items():
                     child.stdin.write("round\n")
@@ -104,14 +110,18 @@ def main(argv=None) -> int:
     parser.add_argument("--settings", default="defaults,rnn32")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=3.0, help="per revision per round")
+    parser.add_argument("--one-core", action="store_true",
+                        help="each process on one core with one BLAS thread, tokens per CPU-second")
     args = parser.parse_args(argv)
     print(f"{'setting':10} {'revision':24} {'tokens/s':>10} {'best':>10}")
     for setting in args.settings.split(","):
-        rates = compare(args.revisions, setting, args.rounds, args.seconds)
+        rates = compare(args.revisions, setting, args.rounds, args.seconds, args.one_core)
         for revision, values in rates.items():
             print(f"{setting:10} {revision:24} {statistics.median(values):10.0f} "
                   f"{max(values):10.0f}")
-    if hasattr(os, "getloadavg"):
+    if args.one_core:
+        print("One core, one BLAS thread, tokens per CPU-second (--one-core).")
+    elif hasattr(os, "getloadavg"):
         print(f"load average over the last minute at the end: {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -217,5 +217,5 @@ def test_bench_cells_add_the_gated_cells_and_the_forms_defaults():
     rows, _, _ = bench.run(rounds=1, seconds=0.01, sentences=40, gated=True)
     names = [name for name, _, _ in rows]
     assert names[-3:] == ["PyTensor GRU, batch 32", "PyTensor LSTM, batch 32",
-                          "PyTensor GRU, the form's defaults (b8, dropout 0.3)"]
+                          "PyTensor GRU, form defaults (b8, drop 0.3)"]
     assert all(median > 0 for _, median, _ in rows)
