@@ -9,7 +9,8 @@ whose class is a single word (the most frequent words) has P(word | class) = 1 a
 its class logits. Padded rows (mask 0) are left out before anything is computed.
 
 Threads take fixed, contiguous runs of classes (and so of the sorted rows), balanced by the work
-they hold, with single-threaded BLAS as in ``rnncore.fused_output``. Each class's block of dV and
+they hold, with single-threaded BLAS as in ``rnncore.fused_output``; a call gets a second thread
+only for each ``MIN_LOGITS_PER_THREAD`` logits it holds. Each class's block of dV and
 each row of dS belong to one thread; the loss and the partial dVc of each thread are added in
 thread order. The work given to a thread depends on the batch alone, never on timing, so the
 result is the same bit for bit however loaded the machine is.
@@ -26,6 +27,11 @@ from pytensor.graph.op import Op
 from rnncore.fused_output import _executor, _needs_shift, num_threads
 
 _local = threading.local()  # each thread's logits buffer, reused from class to class and call
+# Logits a call must hold per thread before it is split over threads. On the 2-core machine a
+# training step in batches of 128 ran 17% slower with the layer on two threads than on one at
+# C = 8000 (576 k logits a call) and no faster at C = 30000 (1.1 M): the class loop's numpy calls
+# hold the GIL, and small products gain nothing from a second core.
+MIN_LOGITS_PER_THREAD = 1_000_000
 
 
 def _logits_buffer(n: int, width: int, dtype) -> np.ndarray:
@@ -106,6 +112,14 @@ def _thread_runs(work: np.ndarray, threads: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
 
 
+def _threads_for(work: np.ndarray, threads: int | None) -> int:
+    """Threads for a call whose classes hold ``work`` logits: ``threads`` when given, else as
+    many as the work pays for (``MIN_LOGITS_PER_THREAD``); never more than the busy classes."""
+    if threads is None:
+        threads = min(num_threads(), max(1, int(work.sum() // MIN_LOGITS_PER_THREAD)))
+    return max(1, min(threads, int((work > 0).sum())))
+
+
 def class_cross_entropy(S, V, Vc, target, m, word_class, position, starts, with_grad=True,
                         threads=None):
     """Return ``(loss, dS, dV, dVc)`` (or ``loss`` alone) of the class layer for states S (N, H).
@@ -124,7 +138,7 @@ def class_cross_entropy(S, V, Vc, target, m, word_class, position, starts, with_
     sizes = np.diff(starts)
     rows_per_class = np.diff(row_starts)
     work = rows_per_class * (K + np.where(sizes > 1, sizes, 0))  # logits per class's rows
-    threads = max(1, min(threads or num_threads(), int((work > 0).sum())))
+    threads = _threads_for(work, threads)
     dS_sorted = np.empty_like(Ss) if with_grad else None
     dV = np.empty_like(V) if with_grad else None
     shift = len(rows) > 0 and (_needs_shift(Ss, V) or _needs_shift(Ss, Vc))

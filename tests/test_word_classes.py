@@ -136,3 +136,15 @@ def test_sampling_by_class_draws_the_renormalised_distribution():
     frequency = np.bincount(words, minlength=20) / len(words)
     assert frequency[forbidden].sum() == 0
     assert np.abs(frequency - p).max() < 4 * np.sqrt(p.max() / len(words))
+
+
+def test_a_call_is_split_over_threads_only_when_its_work_pays_for_them():
+    from rnncore.fused_classes import MIN_LOGITS_PER_THREAD, _threads_for
+    from rnncore.fused_output import num_threads
+
+    small = np.full(90, 6_000)  # batch 128 at C = 8000: about 576 k logits
+    assert _threads_for(small, None) == 1
+    assert _threads_for(small, 2) == 2  # asked for: kept
+    large = np.full(100, 4 * MIN_LOGITS_PER_THREAD // 100)
+    assert _threads_for(large, None) == min(num_threads(), 4)
+    assert _threads_for(np.array([5, 0, 0]), 4) == 1  # one busy class: one thread
