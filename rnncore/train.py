@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnncore import safeguards, timeline
-from rnncore.batching import iter_batches, pad_batch
+from rnncore.batching import iter_batches
 from rnncore.checkpoint import save_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, TrainingDiverged
+from rnncore.evaluation import eval_batches, mean_loss, train_sample, validation_loss
 from rnncore.generate import LanguageModel
 from rnncore.novel_words import NovelWords
 from rnncore.safeguards import Diverged, Snapshot
@@ -37,8 +38,7 @@ INIT_STREAM, SPLIT_STREAM, BATCH_STREAM, SAMPLE_STREAM = 0, 1, 2, 3
 # Dropout masks: each batch's drawn from (seed, DROPOUT_STREAM, epoch, batch index), so a resumed
 # run drops exactly what the uninterrupted one would have.
 DROPOUT_STREAM = 4
-# Words of training text whose loss an evaluation measures (see _train_sample).
-TRAIN_EVAL_TOKENS, TRAIN_EVAL_STREAM = 50_000, 5
+# (Stream 5 is rnncore.evaluation.TRAIN_EVAL_STREAM, the training sample each evaluation measures.)
 # Largest trigram counts a checkpoint keeps (bytes): about 1.5 million distinct n-grams.
 MAX_TRIGRAM_BYTES = 24 * 1024**2
 # During a loss evaluation, should_stop is polled this often (seconds), between batches.
@@ -115,39 +115,6 @@ def count_classes(model, sentences, train_config: TrainConfig) -> None:
         model.assign_classes(target_counts(train, model.word_dim))
 
 
-def _train_sample(train: list, seed: int) -> list:
-    """The training sentences whose loss each evaluation measures: all of them up to
-    TRAIN_EVAL_TOKENS words, else a fixed random share of about that many. The loss only decides
-    when the learning rate halves, and a full pass over a large corpus cost a third of an epoch."""
-    if sum(len(s) - 1 for s in train) <= TRAIN_EVAL_TOKENS:
-        return train
-    order = np.random.default_rng([seed, TRAIN_EVAL_STREAM]).permutation(len(train))
-    lengths = np.array([len(train[i]) - 1 for i in order])
-    keep = int(np.searchsorted(np.cumsum(lengths), TRAIN_EVAL_TOKENS)) + 1
-    return [train[i] for i in np.sort(order[:keep])]
-
-
-def _eval_batches(sentences, batch_size, dtype):
-    """Fixed batches of similar-length sentences for measuring loss; no randomness needed."""
-    ordered = sorted(sentences, key=len)
-    return [pad_batch([s[:-1] for s in ordered[i:i + batch_size]],
-                      [s[1:] for s in ordered[i:i + batch_size]], dtype=dtype)
-            for i in range(0, len(ordered), batch_size)]
-
-
-def _mean_loss(model, batches, between=None) -> float | None:
-    """Mean loss per word over ``batches``; ``between()`` runs after each batch (the cancel check)."""
-    if not batches:
-        return None
-    total = 0.0
-    for x, y, mask in batches:
-        with np.errstate(all="ignore"):
-            total += model.batch_loss(x, y, mask)
-        if between is not None:
-            between()
-    return total / sum(float(mask.sum()) for _, _, mask in batches)
-
-
 def _kept_counts(trigram) -> dict | None:
     """The trigram's arrays for every checkpoint (so that the model can be mixed with it), unless
     they would outweigh the network: a corpus of millions of words has millions of distinct
@@ -156,23 +123,6 @@ def _kept_counts(trigram) -> dict | None:
         return None
     arrays = trigram.to_arrays()
     return arrays if sum(a.nbytes for a in arrays.values()) <= MAX_TRIGRAM_BYTES else None
-
-
-def _valid_loss(model, batches, novel, between=None) -> float | None:
-    """Mean validation loss per word: the network's, or with ``novel`` (rnncore.novel_words)
-    the smoothed model's, its unseen words counted at their reserved share."""
-    if novel is None or not batches:
-        return _mean_loss(model, batches, between)
-    seen_loss, seen, unseen = 0.0, 0, 0
-    for x, y, mask in batches:
-        is_novel = novel.is_novel(y) & (mask > 0)
-        with np.errstate(all="ignore"):
-            seen_loss += model.batch_loss(x, y, np.where(is_novel, 0, mask).astype(mask.dtype))
-        seen += int((mask > 0).sum()) - int(is_novel.sum())
-        unseen += int(is_novel.sum())
-        if between is not None:
-            between()
-    return novel.loss_bound(seen_loss, seen, unseen)
 
 
 class _Trainer:
@@ -193,11 +143,11 @@ class _Trainer:
         self.X, self.Y = [s[:-1] for s in train], [s[1:] for s in train]
         self.train_tokens = sum(len(y) for y in self.Y)
         self.n_batches = math.ceil(len(self.X) / config.batch_size)
-        self.train_eval = _eval_batches(_train_sample(train, config.seed), config.batch_size,
+        self.train_eval = eval_batches(train_sample(train, config.seed), config.batch_size,
                                         model.dtype)
         self.novel = NovelWords.of_training(
             train, model.word_dim, never=[self.vocabulary.word_to_index[SENTENCE_START]])
-        self.valid_eval = _eval_batches(valid, config.batch_size, model.dtype)
+        self.valid_eval = eval_batches(valid, config.batch_size, model.dtype)
         self.uniform_loss = math.log(model.word_dim)
         self.rng = np.random.default_rng([config.seed, BATCH_STREAM])
         self.corpus_size = {"sentences": len(corpus.sentences), "train_tokens": self.train_tokens}
@@ -300,8 +250,8 @@ class _Trainer:
         st = self.state
         # Measuring the loss over a large corpus takes many seconds; a cancel must not wait for it.
         self.next_eval_check = time.monotonic() + EVAL_STOP_CHECK_S
-        train_loss = _mean_loss(self.model, self.train_eval, self._stop_if_asked_while_evaluating)
-        valid_loss = _valid_loss(self.model, self.valid_eval, self.novel,
+        train_loss = mean_loss(self.model, self.train_eval, self._stop_if_asked_while_evaluating)
+        valid_loss = validation_loss(self.model, self.valid_eval, self.novel,
                                  self._stop_if_asked_while_evaluating)
         safeguards.check_evaluation_loss(train_loss, self.uniform_loss, st["tokens_seen"] > 0,
                                          f"by epoch {st['epoch']}")

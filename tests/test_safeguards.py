@@ -120,14 +120,14 @@ def test_update_best_counts_evaluations_without_improvement():
 
 
 def test_evaluations_measure_a_fixed_sample_of_a_large_training_split(monkeypatch):
-    from rnncore import train as training
+    from rnncore import evaluation
 
     sentences = toy_corpus(400).sentences
-    assert training._train_sample(sentences, seed=1) == sentences  # small: all of it
-    monkeypatch.setattr(training, "TRAIN_EVAL_TOKENS", 300)
-    sample = training._train_sample(sentences, seed=1)
+    assert evaluation.train_sample(sentences, seed=1) == sentences  # small: all of it
+    monkeypatch.setattr(evaluation, "TRAIN_EVAL_TOKENS", 300)
+    sample = evaluation.train_sample(sentences, seed=1)
     words = sum(len(s) - 1 for s in sample)
     assert 300 <= words < 300 + max(len(s) for s in sentences)
-    assert [id(s) for s in sample] == [id(s) for s in training._train_sample(sentences, seed=1)]
+    assert [id(s) for s in sample] == [id(s) for s in evaluation.train_sample(sentences, seed=1)]
     assert {id(s) for s in sample} <= {id(s) for s in sentences}
-    assert [id(s) for s in sample] != [id(s) for s in training._train_sample(sentences, seed=2)]
+    assert [id(s) for s in sample] != [id(s) for s in evaluation.train_sample(sentences, seed=2)]

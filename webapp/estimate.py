@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from rnncore.config import ModelConfig, TrainConfig
-from rnncore.train import TRAIN_EVAL_TOKENS
+from rnncore.evaluation import TRAIN_EVAL_TOKENS
 
 # engine: (floating-point operations per second, seconds of overhead per word at REFERENCE_BATCH)
 ENGINE_SPEED = {
