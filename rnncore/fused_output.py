@@ -77,7 +77,7 @@ def _blocks_worker(S, V, target, m, dS, starts, block_rows, with_grad, shift):
     # The partial dV is returned, so it is fresh: one pool thread may run two of these calls.
     # The first block's product is written straight into it: in batches of 8 a thread has one
     # block, and zeroing dV and adding that block to it cost 6% of the layer.
-    dV = np.empty((C, H), dtype=S.dtype) if with_grad else None
+    dV = (np.empty if starts else np.zeros)((C, H), dtype=S.dtype) if with_grad else None
     dV_block = _scratch("dV_block", (C, H), S.dtype) if with_grad and len(starts) > 1 else None
     rows = np.arange(block_rows)
     loss = 0.0
@@ -106,8 +106,6 @@ def _blocks_worker(S, V, target, m, dS, starts, block_rows, with_grad, shift):
         else:
             np.matmul(logits.T, w * Sb, out=dV_block)
             dV += dV_block
-    if with_grad and not starts:
-        dV.fill(0)
     return loss, dV
 
 

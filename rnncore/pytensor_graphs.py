@@ -140,7 +140,7 @@ def _added_rows(index, rows, dUx):
     a single index (a one-word batch with width 1) for broadcasting and refuses it.
     """
     width = dUx.shape[-1]
-    at = (index[:, None] * width + pt.arange(width, dtype=index.dtype)[None, :]).reshape((-1,))
+    at = _flat_positions(index, width)
     at = pt.concatenate([at, pt.zeros((1,), dtype=at.dtype)])  # (T*B*width + 1,)
     values = pt.concatenate([dUx.reshape((-1,)), pt.zeros((1,), dtype=dUx.dtype)])
     total = pt.zeros((rows * width,), dtype=dUx.dtype)
@@ -150,10 +150,14 @@ def _added_rows(index, rows, dUx):
 def added_to_rows(U_T, words, change):
     """U_T (word_dim, width) with ``change`` (K, width) added to its rows ``words`` (K,), each
     word once; flattened for the same reason as ``_added_rows``."""
-    width = U_T.shape[1]
-    at = (words[:, None] * width + pt.arange(width, dtype=words.dtype)[None, :]).reshape((-1,))
-    flat = U_T.reshape((-1,))
-    return pt.inc_subtensor(flat[at], change.reshape((-1,))).reshape(U_T.shape)
+    at = _flat_positions(words, U_T.shape[1])
+    return pt.inc_subtensor(U_T.reshape((-1,))[at], change.reshape((-1,))).reshape(U_T.shape)
+
+
+def _flat_positions(rows, width):
+    """Where the elements of ``rows`` (n,) of a (rows, width) array lie in it flattened, row by
+    row: (n * width,)."""
+    return (rows[:, None] * width + pt.arange(width, dtype=rows.dtype)[None, :]).reshape((-1,))
 
 
 def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):

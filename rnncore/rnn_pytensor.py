@@ -195,7 +195,8 @@ class RNNPyTensor(StoredLayouts):
         # running averages change every row.
         rows = RowsOfU(batch.x) if self.optimizer == "sgd" else None
         loss, grads = loss_and_grads(self.cell, self._params, batch, self.hidden_dim,
-                                     self._output_layer(), lookup=rows and rows.gradient)
+                                     self._output_layer(),
+                                     lookup=rows.gradient if rows is not None else None)
         return pytensor.function(batch.listed() + [learning_rate], loss,
                                  updates=self._train_updates(grads, learning_rate,
                                                              batch.mask.sum(), rows),

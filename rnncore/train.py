@@ -144,7 +144,7 @@ class _Trainer:
         self.train_tokens = sum(len(y) for y in self.Y)
         self.n_batches = math.ceil(len(self.X) / config.batch_size)
         self.train_eval = eval_batches(train_sample(train, config.seed), config.batch_size,
-                                        model.dtype)
+                                       model.dtype)
         self.novel = NovelWords.of_training(
             train, model.word_dim, never=[self.vocabulary.word_to_index[SENTENCE_START]])
         self.valid_eval = eval_batches(valid, config.batch_size, model.dtype)
@@ -252,7 +252,7 @@ class _Trainer:
         self.next_eval_check = time.monotonic() + EVAL_STOP_CHECK_S
         train_loss = mean_loss(self.model, self.train_eval, self._stop_if_asked_while_evaluating)
         valid_loss = validation_loss(self.model, self.valid_eval, self.novel,
-                                 self._stop_if_asked_while_evaluating)
+                                     self._stop_if_asked_while_evaluating)
         safeguards.check_evaluation_loss(train_loss, self.uniform_loss, st["tokens_seen"] > 0,
                                          f"by epoch {st['epoch']}")
         history = st["loss_history"]
