@@ -33,7 +33,8 @@ TRAIN_FLAGS = {  # TrainConfig / ModelConfig field -> help line
     "evaluate_loss_after": "epochs between loss evaluations and checkpoints",
     "batch_size": "sentences per update (1 is the tutorial's plain SGD)",
     "validation_fraction": "share of sentences held out to measure perplexity",
-    "clip_norm": "rescale gradients whose joint norm exceeds this per word of the batch",
+    "clip_norm": "rescale gradients whose joint norm exceeds this per word of the batch "
+                 "(at most 50 words counted per sentence)",
     "patience": "stop after this many evaluations without a better validation loss",
     "optimizer": "update rule",
     "max_sentence_length": "leave out longer sentences (words, markers included; default: none)",

@@ -180,8 +180,9 @@ class TrainConfig(_JsonMixin):
     batch_size: int = 8
     validation_fraction: float = 0.1  # share of sentences held out to measure perplexity, chosen by seed
     # Rescale a batch's gradient when its norm exceeds this much per word of the batch (None:
-    # never). Gradients are sums over the words, so a limit per word means the same for any batch;
-    # steady training stays below it and one exploding batch cannot wreck the model.
+    # never), counting at most 50 words of a sentence. Gradients are sums over the words, so a limit
+    # per word means the same for any batch; steady training stays below it and one exploding
+    # batch, or one unsplit paragraph of a thousand words, cannot wreck the model.
     clip_norm: float | None = 0.5
     seed: int = 0  # one number that fixes initial weights, validation split and batch order
     optimizer: str = "sgd"  # "sgd" (tutorial), "rmsprop" or "adam"

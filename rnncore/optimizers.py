@@ -24,6 +24,16 @@ ADAM_EPSILON = 1e-8
 CLIP_EPSILON = 1e-6
 
 
+# The words of one sentence that a batch's clipping limit counts, at most. Without a cap, a batch
+# that held one "sentence" of hundreds of words (a README's code listing that no full stop split)
+# was allowed a step several times a usual batch's, nearly all of it from that one text. On the
+# corpus of scripts/readme_corpus.py the default GRU's loss per word jumped to 28 on the next
+# batch, the run rolled back, and it ended at 1.06 x the trigram's perplexity (0.91 x with the
+# cap; docs/benchmarks.md). 3% of the reddit sample's sentences and 7% of Tiny Shakespeare's are
+# longer than this.
+CLIP_WORDS_PER_SENTENCE = 50
+
+
 def check_optimizer(name: str) -> str:
     """Return ``name`` if it is a known optimizer, else raise ValueError in words."""
     if name not in OPTIMIZERS:
@@ -59,10 +69,17 @@ def initial_state(name: str, params: dict[str, np.ndarray]) -> dict[str, np.ndar
     return {key: np.zeros(shape, dtype=dtype) for key, shape in shapes.items()}
 
 
-def clip_by_global_norm(grads: dict, clip_norm: float | None, xp, words=1) -> dict:
-    """Scale all gradients together so their joint L2 norm is at most ``clip_norm * words``.
+def clipped_words(mask, xp):
+    """The words of a padded batch (``mask`` (B, T)) that its clipping limit counts: each
+    sentence's, up to CLIP_WORDS_PER_SENTENCE."""
+    return xp.minimum(mask.sum(axis=1), CLIP_WORDS_PER_SENTENCE).sum()
 
-    Batch gradients are sums over the batch's ``words``, so their norm grows with the batch and
+
+def clip_by_global_norm(grads: dict, clip_norm: float | None, xp, words=1) -> dict:
+    """Scale all gradients together so their joint L2 norm is at most ``clip_norm * words``
+    (``clipped_words`` of the batch).
+
+    Batch gradients are sums over the batch's words, so their norm grows with the batch and
     the sentence lengths; a limit per word means the same whatever the batch. One scale for all
     parameters keeps the update direction; clipping each separately would turn it.
     """

@@ -246,7 +246,7 @@ class RNNJax(RNNPyTensor):
     def _compile_static_train(self, batch):
         learning_rate = pt.scalar("learning_rate", dtype=self.dtype)
         loss, grads = self._static_loss_and_grads(batch)
-        updates = self._train_updates(grads, learning_rate, batch.mask.sum())
+        updates = self._train_updates(grads, learning_rate, batch.mask)
         return pytensor.function(batch.listed() + [learning_rate], loss, updates=updates,
                                  mode=COMPILE_MODE)
 

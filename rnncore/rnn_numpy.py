@@ -268,7 +268,7 @@ class RNNNumpy:
         """
         loss, grads = self.batch_gradients(x, y, mask, dropout_seed)
         grads = optimizers.clip_by_global_norm(grads, self.clip_norm, np,
-                                               words=float(np.sum(mask)))
+                                               words=float(optimizers.clipped_words(mask, np)))
         new_params, self._opt_state = optimizers.apply_update(
             self.optimizer, self._trained(), grads, self._opt_state,
             self.dtype.type(learning_rate), np,

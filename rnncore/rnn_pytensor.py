@@ -198,16 +198,17 @@ class RNNPyTensor(StoredLayouts):
                                      self._output_layer(),
                                      lookup=rows.gradient if rows is not None else None)
         return pytensor.function(batch.listed() + [learning_rate], loss,
-                                 updates=self._train_updates(grads, learning_rate,
-                                                             batch.mask.sum(), rows),
+                                 updates=self._train_updates(grads, learning_rate, batch.mask,
+                                                             rows),
                                  mode=COMPILE_MODE)
 
-    def _train_updates(self, grads, learning_rate, words, rows=None):
+    def _train_updates(self, grads, learning_rate, mask, rows=None):
         """(shared variable, new value) pairs of one optimizer step, clipping included (the limit
-        is per word: ``words`` is the batch's real words, the mask's sum). With ``rows``
+        is per real word of the batch, ``optimizers.clipped_words`` of its ``mask``). With ``rows``
         (``RowsOfU``), grads["U"] holds the rows of its words only, each once, so its norm is
         that of the whole gradient."""
-        grads = optimizers.clip_by_global_norm(grads, self.clip_norm, pt, words=words)
+        grads = optimizers.clip_by_global_norm(grads, self.clip_norm, pt,
+                                               words=optimizers.clipped_words(mask, pt))
         params, state = dict(self._params), dict(self._opt_state)
         updates = []
         if rows is not None:  # SGD on U's rows: U - rate * gradient there, nothing elsewhere

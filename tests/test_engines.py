@@ -10,7 +10,7 @@ import pytest
 
 from rnncore.batching import pad_batch
 from rnncore.fused_output import softmax_cross_entropy
-from rnncore.optimizers import OPTIMIZERS
+from rnncore.optimizers import CLIP_WORDS_PER_SENTENCE, OPTIMIZERS
 from rnncore.rnn_numpy import RNNNumpy
 from rnncore.rnn_pytensor import RNNPyTensor
 
@@ -154,6 +154,25 @@ def test_train_step_agrees_and_decreases_the_loss(optimizer, clip_norm, tiny_bat
     for key, value in reference.get_optimizer_state().items():
         assert_close(model.get_optimizer_state()[key], value)
     assert model.batch_loss(x, y, mask) < 0.8 * first
+
+
+@pytest.mark.parametrize("engine", [RNNNumpy, RNNPyTensor])
+def test_the_clipping_limit_counts_a_long_sentence_as_its_first_words_only(engine):
+    """A batch of a 100-word sentence and a 5-word one (105 words) is limited to the step of
+    CLIP_WORDS_PER_SENTENCE + 5 words: an unsplit paragraph cannot take a step of its length."""
+    xs, ys = random_sentences(np.random.default_rng(108), 30, [100, 5])
+    x, y, mask = pad_batch(xs, ys, dtype=np.float64)
+    reference = RNNNumpy(30, 10, rng=np.random.default_rng(109))
+    model = engine(30, 10, dtype="float64", clip_norm=1e-4)
+    model.set_params(reference.get_params())
+    _, grads = reference.batch_gradients(x, y, mask)
+    norm = math.sqrt(sum((g**2).sum() for g in grads.values()))
+    assert CLIP_WORDS_PER_SENTENCE < 100
+    limit = 1e-4 * (CLIP_WORDS_PER_SENTENCE + 5)
+    assert mask.sum() == 105 and norm > 1e-4 * 105  # clipped, with the cap or without
+    model.train_step(x, y, mask, 1.0)
+    for name, value in reference.get_params().items():
+        assert_close(value - model.get_params()[name], grads[name] * limit / norm)
 
 
 def test_optimizer_state_round_trip_gives_identical_updates(tiny_batch):

@@ -71,8 +71,9 @@ FIELDS = (
           "SGD as in the tutorial; RMSprop and Adam adapt the step per parameter.",
           choices=OPTIMIZERS),
     Field("clip_norm", "Gradient clipping", "train", float, _TRAIN.clip_norm or 0.0,
-          "Largest gradient norm per word of a batch; a larger gradient is scaled down to it, "
-          "so one exploding batch cannot wreck the model. 0 turns clipping off.", 0.0, 1000.0),
+          "Largest gradient norm per word of a batch (at most 50 words counted per sentence); "
+          "a larger gradient is scaled down to it, so one exploding batch or one very long "
+          "sentence cannot wreck the model. 0 turns clipping off.", 0.0, 1000.0),
     Field("patience", "Patience", "train", int, _TRAIN.patience or 0,
           "Evaluations without a better validation perplexity before training stops; the best "
           "evaluation's weights are the model either way. 0 never stops early.", 0, 200),
