@@ -109,6 +109,11 @@ def every_page(visitor) -> dict[str, str]:
 NOT_FOUND = r"/corpora/no-such-corpus"  # every_page's error page: its 404 is expected
 
 
+# Resource types whose requests a navigation may cut off (net::ERR_ABORTED) without anything being
+# wrong; a document's own request is not among them.
+CUT_BY_NAVIGATION = {"fetch", "script", "stylesheet", "image", "font"}
+
+
 class Watcher:
     """What went wrong on the pages of one test, as sentences; ``allow`` excuses a URL pattern."""
 
@@ -145,9 +150,11 @@ class Watcher:
 
     def _failed(self, request) -> None:
         failure = request.failure or ""
-        # A poll still in flight when the page navigates (a form submitted, a reload) is cut
-        # by the browser; the page's script expects that and tries again on the next page.
-        if failure == "net::ERR_ABORTED" and request.resource_type == "fetch":
+        # A request still in flight when the page navigates (a form submitted, a reload, a link
+        # followed before the page had loaded) is cut by the browser: a poll, which the page's
+        # script tries again on the next page, or a script, stylesheet or image of the page being
+        # left. A file that is missing or broken answers 4xx or 5xx instead (``_response``).
+        if failure == "net::ERR_ABORTED" and request.resource_type in CUT_BY_NAVIGATION:
             return
         if not self._excused(request.url):
             self.problems.append(f"request failed: {request.method} {request.url}: {failure}")
