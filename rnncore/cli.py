@@ -21,7 +21,7 @@ from rnncore.cells import CELLS
 from rnncore.config import ALL_ENGINES, DTYPES, ModelConfig, TrainConfig, recommended_configs
 from rnncore.errors import Cancelled, RnnCoreError
 from rnncore.word_classes import OUTPUTS
-from rnncore.optimizers import OPTIMIZERS
+from rnncore.optimizers import CLIP_WORDS_PER_SENTENCE, OPTIMIZERS
 
 TRAIN_FLAGS = {  # TrainConfig / ModelConfig field -> help line
     "hidden_dim": "size of the hidden state s_t (memory of earlier words)",
@@ -34,7 +34,7 @@ TRAIN_FLAGS = {  # TrainConfig / ModelConfig field -> help line
     "batch_size": "sentences per update (1 is the tutorial's plain SGD)",
     "validation_fraction": "share of sentences held out to measure perplexity",
     "clip_norm": "rescale gradients whose joint norm exceeds this per word of the batch "
-                 "(at most 50 words counted per sentence)",
+                 f"(at most {CLIP_WORDS_PER_SENTENCE} words counted per sentence)",
     "patience": "stop after this many evaluations without a better validation loss",
     "optimizer": "update rule",
     "max_sentence_length": "leave out longer sentences (words, markers included; default: none)",

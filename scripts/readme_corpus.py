@@ -30,9 +30,8 @@ def descriptions() -> list[str]:
     """Each installed distribution's description, in the order of the distributions' names."""
     by_name = {}
     for distribution in importlib.metadata.distributions():
-        text = distribution.read_text("METADATA") or ""
-        _, _, body = text.partition("\n\n")  # the headers end at the first blank line
-        by_name.setdefault(distribution.metadata["Name"] or "", body)
+        metadata = distribution.metadata  # the headers, and the description as the body
+        by_name.setdefault(metadata["Name"] or "", metadata.get_payload() or "")
     return [by_name[name] for name in sorted(by_name)]
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rnncore.config import (ALL_ENGINES, CELLS, DTYPES, OUTPUTS, ModelConfig, TrainConfig,
                             recommended_configs)
-from rnncore.optimizers import OPTIMIZERS
+from rnncore.optimizers import CLIP_WORDS_PER_SENTENCE, OPTIMIZERS
 
 # Defaults are rnncore's recommended settings, so the form and the command line start alike.
 _MODEL, _TRAIN = recommended_configs()
@@ -71,7 +71,8 @@ FIELDS = (
           "SGD as in the tutorial; RMSprop and Adam adapt the step per parameter.",
           choices=OPTIMIZERS),
     Field("clip_norm", "Gradient clipping", "train", float, _TRAIN.clip_norm or 0.0,
-          "Largest gradient norm per word of a batch (at most 50 words counted per sentence); "
+          f"Largest gradient norm per word of a batch (at most {CLIP_WORDS_PER_SENTENCE} words "
+          "counted per sentence); "
           "a larger gradient is scaled down to it, so one exploding batch or one very long "
           "sentence cannot wreck the model. 0 turns clipping off.", 0.0, 1000.0),
     Field("patience", "Patience", "train", int, _TRAIN.patience or 0,
