@@ -83,10 +83,12 @@ def _add_train_parser(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rnncore", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("preprocess", help="tokenize a CSV corpus and choose the vocabulary",
-                       description="Split a CSV's text into sentences and words, keep the most "
-                                   "frequent words and write a corpus file for `train`.")
-    p.add_argument("csv", help="CSV file with a header row")
+    p = sub.add_parser("preprocess", help="tokenize a CSV or text corpus and choose the vocabulary",
+                       description="Split a CSV's (or a text file's) text into sentences and "
+                                   "words, keep the most frequent words and write a corpus file "
+                                   "for `train`.")
+    p.add_argument("csv", help="CSV file with a header row, or a plain-text .txt file (each "
+                   "paragraph one text, or each line where it has no blank lines)")
     p.add_argument("--vocabulary-size", type=int, default=8000,
                    help="words kept, UNKNOWN_TOKEN and the sentence markers included (default 8000)")
     p.add_argument("--column", help="column holding the text (default: detected)")
@@ -121,17 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_preprocess(args) -> int:
     from tqdm import tqdm
 
+    from rnncore.plain_text import as_csv, is_plain_text_name
     from rnncore.preprocess import preprocess_csv
     from rnncore.text import TextOptions
 
     options = TextOptions(args.one_sentence_per_row, args.pretokenized, not args.keep_case)
-    print("Reading CSV file...")
-    with tqdm(total=100, unit="%", leave=False, disable=not sys.stderr.isatty()) as bar:
+    print(f"Reading {'text' if is_plain_text_name(args.csv) else 'CSV'} file...")
+    with tqdm(total=100, unit="%", leave=False, disable=not sys.stderr.isatty()) as bar, \
+            as_csv(args.csv) as csv_path:
         def progress(fraction, message):
             bar.n = round(100 * fraction)
             bar.set_description(message)
 
-        corpus = preprocess_csv(args.csv, vocabulary_size=args.vocabulary_size,
+        corpus = preprocess_csv(csv_path, vocabulary_size=args.vocabulary_size,
                                 column=args.column, progress=progress, options=options)
     r = corpus.report
     print(f"Parsed {r['sentences']} sentences.")

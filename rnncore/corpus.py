@@ -104,21 +104,22 @@ def check_head(head: bytes) -> None:
         raise CorpusError("The file is empty: a corpus needs a header row and one text per row.")
     for magic, what in _MAGIC:
         if head.startswith(magic):
-            raise CorpusError(f"This is {what}, not a CSV text file.", row=1)
+            raise CorpusError(f"This is {what}, not a CSV or plain-text file.", row=1)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(head):
         raise CorpusError("The file is in UTF-16 (or UTF-32), not UTF-8; save it as UTF-8 "
                           "(in Excel: 'CSV UTF-8').", row=1)
     controls = len(head.translate(None, delete=_NOT_CONTROL))
     if controls > max(8, 0.05 * len(head)):  # a stray control byte or two in text is a NUL problem
-        raise CorpusError("This is binary data, not a CSV text file.", row=1)
+        raise CorpusError("This is binary data, not a CSV or plain-text file.", row=1)
     if b"\x00" in head:
         line = head[: head.index(b"\x00")].count(b"\n") + 1
         raise CorpusError(f"Line {line} contains a NUL (zero) byte, which text files do not; the "
                           "file may be damaged or not text.", row=line)
     start = body.lstrip()[:200].lower()
     if start.startswith(_HTML_STARTS) or (start.startswith(b"<") and b"<html" in body[:4096].lower()):
-        raise CorpusError("This looks like a web page (HTML), not a CSV file; it was perhaps saved "
-                          "from a browser. Download the raw CSV file instead.", row=1)
+        raise CorpusError("This looks like a web page (HTML), not a CSV or plain-text file; it "
+                          "was perhaps saved from a browser. Download the raw file instead.",
+                          row=1)
 
 
 def _looks_utf16(head: bytes) -> bool:

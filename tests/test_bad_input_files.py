@@ -39,7 +39,7 @@ BAD_FILES = [
     ("binary", random.Random(1).randbytes(5000), ["binary"]),
     ("gzip", gzip.compress(csv_bytes([["id", "text"], *SENTENCES])), ["gzip", "decompress"]),
     ("html saved as csv", b"<!DOCTYPE html>\n<html><head><title>Comments</title></head>"
-     b"<body><table><tr><td>text</td></tr></table></body></html>\n", ["HTML", "raw CSV"]),
+     b"<body><table><tr><td>text</td></tr></table></body></html>\n", ["HTML", "raw file"]),
     ("utf-16", csv_bytes([["id", "text"], *SENTENCES], "utf-16"), ["UTF-16", "UTF-8"]),
     ("latin-1", "id,text\n1,Un café crème, s'il vous plaît.\n".encode("latin-1"),
      ["not UTF-8", "Latin-1", "save it as UTF-8"]),

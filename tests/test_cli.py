@@ -67,6 +67,20 @@ def test_preprocess_reads_a_corpus_as_its_author_wrote_it(tmp_path, capsys):
                                               "lowercase": False}
 
 
+def test_preprocess_reads_a_text_file_by_paragraph(tmp_path, capsys):
+    from rnncore.preprocess import PreprocessedCorpus
+
+    book = tmp_path / "book.txt"
+    book.write_text("The Cat\n\nThe cat sat on the mat. It was a warm\nday in the town.\n\n"
+                    "The dog ran home.\n", encoding="utf-8")
+    assert main(["preprocess", str(book), "-o", str(tmp_path / "c.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "Reading text file" in out and "Parsed 4 sentences." in out
+    corpus = PreprocessedCorpus.load(tmp_path / "c.npz")
+    words = [corpus.vocabulary.index_to_word[i] for i in corpus.sentences[2]]
+    assert words[1:-1] == ["it", "was", "a", "warm", "day", "in", "the", "town", "."]  # one sentence
+
+
 def test_train_generate_score(tmp_path, corpus, capsys):
     model = tmp_path / "model.npz"
     assert main(["train", str(corpus / "corpus.npz"), "--hidden-dim", "8", "--nepoch", "2",

@@ -41,7 +41,7 @@ MALFORMED = [
     ("gzip", gzip.compress(b"text\nhello there.\n"), ["gzip", "decompress"], 1),
     ("zip / xlsx", b"PK\x03\x04" + bytes(200), ["zip", "Excel"], 1),
     ("html", b"\n  <!DOCTYPE html>\n<html><head><title>x</title></head><body>text</body></html>",
-     ["HTML", "raw CSV"], 1),
+     ["HTML", "raw file"], 1),
     ("utf-16 with BOM", "text\nhello world.\n".encode("utf-16"), ["UTF-16", "UTF-8"], 1),
     ("utf-16 without BOM", "text\nhello world.\n".encode("utf-16-le"), ["UTF-16"], 1),
     ("latin-1", "text\nhello\ncafé crème\n".encode("latin-1"),

@@ -53,7 +53,7 @@ def test_upload_form_and_preview(client, corpus_csv, sent_tasks, data_dir):
 def test_upload_without_file_says_so(client):
     response = client.post("/corpora/upload", data={}, content_type="multipart/form-data")
     assert response.status_code == 400
-    assert "Choose a CSV file" in response.get_data(as_text=True)
+    assert "Choose a CSV or text file" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("content, words", [
@@ -66,6 +66,34 @@ def test_upload_of_unusable_file_is_refused_and_removed(client, data_dir, conten
                            content_type="multipart/form-data")
     assert response.status_code == 400
     assert words in response.get_data(as_text=True).lower()
+    assert not any((data_dir / "corpora").iterdir())
+
+
+def test_a_text_file_is_stored_as_the_csv_of_its_paragraphs(client, tmp_path, sent_tasks,
+                                                           data_dir):
+    book = tmp_path / "book.txt"
+    book.write_text("A Tale\n\nIt was the best of times,\nit was the worst of times.\n\n"
+                    "We had everything before us.\n", encoding="utf-8")
+    response = upload_page(client, book)
+    assert response.status_code == 302
+    corpus_id = corpus_id_from(response)
+    page = client.get(f"/corpora/{corpus_id}").get_data(as_text=True)
+    assert "It was the best of times, it was the worst of times." in page  # lines joined
+    assert '<option selected value="text">' in page
+    stored = (data_dir / "corpora" / corpus_id / "source.csv").read_text(encoding="utf-8")
+    assert stored.splitlines() == ["text", "A Tale",
+                                   '"It was the best of times, it was the worst of times."',
+                                   "We had everything before us."]
+    assert sent_tasks() == []
+
+
+def test_a_text_file_in_another_encoding_is_refused_with_its_line(client, tmp_path, data_dir):
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes("First line.\n\nCaf\u00e9 au lait.\n".encode("latin-1"))
+    response = upload_page(client, notes)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Line 3 is not UTF-8" in page and "Latin-1" in page
     assert not any((data_dir / "corpora").iterdir())
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select, update
 from werkzeug.datastructures import FileStorage
 
 from rnncore.corpus import SAMPLE_ROWS, preview_csv
+from rnncore.plain_text import is_plain_text_name, plain_text_to_csv
 from rnncore.errors import CorpusError
 from webapp import corpus_options, estimate, files, hyperparameters, queue, speeds
 from webapp.engines import check_engine
@@ -79,9 +80,11 @@ def display_name(filename: str | None, fallback: str) -> str:
 
 
 def save_upload(upload: FileStorage | None, name: str | None = None) -> Corpus:
-    """Store an uploaded CSV under a new id and read its preview; refuse what cannot be a corpus."""
+    """Store an uploaded CSV (or a .txt, as the CSV of its paragraphs) under a new id and read its
+    preview; refuse what cannot be a corpus."""
     if upload is None or not upload.filename:
-        raise UserError("Choose a CSV file to upload.", errors={"file": "no file was sent"})
+        raise UserError("Choose a CSV or text file to upload.",
+                        errors={"file": "no file was sent"})
     corpus_id = new_id()
     directory = paths().corpus_dir(corpus_id)
     try:
@@ -107,10 +110,15 @@ def _store_upload(upload: FileStorage, directory, source):
         directory.mkdir(parents=True)
         tmp = directory / ".upload.tmp"
         upload.save(tmp)
-        os.replace(tmp, source)
+        if is_plain_text_name(upload.filename):  # its paragraphs become a one-column CSV
+            plain_text_to_csv(tmp, source)
+            tmp.unlink()
+        else:
+            os.replace(tmp, source)
         size = source.stat().st_size
         if size == 0:
-            raise UserError("The file is empty; upload a CSV with a header row and text rows.",
+            raise UserError("The file is empty; upload a CSV with a header row and text rows, "
+                            "or a plain-text file.",
                             errors={"file": "the file is empty"})
         preview = preview_csv(source, rows=SAMPLE_ROWS)
     except CorpusError as exc:

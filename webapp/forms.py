@@ -21,9 +21,11 @@ def _number(label: str, description: str = "", default=None, **bounds) -> String
 
 
 class UploadForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")],
-                     description="A header row, then one text per row (UTF-8).",
-                     render_kw={"accept": ".csv,text/csv"})
+    file = FileField("CSV or text file",
+                     validators=[FileRequired("Choose a CSV or text file to upload.")],
+                     description="UTF-8. A CSV: a header row, then one text per row. A .txt: "
+                                 "each paragraph is one text (each line, without blank lines).",
+                     render_kw={"accept": ".csv,.txt,text/csv,text/plain"})
     name = StringField("Name (optional)", validators=[Optional(), Length(max=120)],
                        description="Shown in lists; the file's name when empty.")
 

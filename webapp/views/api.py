@@ -105,7 +105,7 @@ def list_corpora():
 
 @bp.post("/corpora")
 def upload_corpus():
-    """Upload a CSV (multipart field ``file``, optional ``name``)."""
+    """Upload a CSV or a .txt (multipart field ``file``, optional ``name``)."""
     corpus = actions.save_upload(request.files.get("file"), request.form.get("name"))
     return corpus_dict(corpus), 201
 
