@@ -123,12 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_preprocess(args) -> int:
     from tqdm import tqdm
 
-    from rnncore.plain_text import as_csv, is_plain_text_name
+    from rnncore.plain_text import as_csv, reads_as_plain_text
     from rnncore.preprocess import preprocess_csv
     from rnncore.text import TextOptions
 
     options = TextOptions(args.one_sentence_per_row, args.pretokenized, not args.keep_case)
-    print(f"Reading {'text' if is_plain_text_name(args.csv) else 'CSV'} file...")
+    print(f"Reading {'text' if reads_as_plain_text(args.csv) else 'CSV'} file...")
     with tqdm(total=100, unit="%", leave=False, disable=not sys.stderr.isatty()) as bar, \
             as_csv(args.csv) as csv_path:
         def progress(fraction, message):

@@ -7,8 +7,8 @@ import pytest
 
 from rnncore.corpus import CorpusReader
 from rnncore.errors import CorpusError
-from rnncore.plain_text import (MAX_PARAGRAPH_LINES, as_csv, is_plain_text_name, paragraphs,
-                                plain_text_to_csv)
+from rnncore.plain_text import (MAX_PARAGRAPH_LINES, as_csv, is_plain_text_name, looks_like_csv,
+                                paragraphs, plain_text_to_csv, reads_as_plain_text)
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / \
     "tinyshakespeare-speeches.csv"
@@ -83,3 +83,19 @@ def test_tiny_shakespeare_as_plain_text_gives_its_speeches(tmp_path):
     expected = [" ".join(s.split()) for s in speeches if s.partition(": ")[2]]
     got = [" ".join(p.split()) for p in paragraphs(write(tmp_path, text.encode()))]
     assert got == expected
+
+
+@pytest.mark.parametrize("data, is_csv", [
+    (b"id,text\n1,Hello there.\n2,\"Yes, quite.\"\n", True),  # names a text column
+    (b"text\nHello there.\nBye.\n", True),
+    (b"id,score,when\n1,2,x\n3,4,y\n5,6,z\n7,8,w\n", True),  # rows as wide as the header
+    (b"Contents\n\nChapter one, in which\nnothing happens.\n", False),  # a heading
+    (b"Roses are red, violets are blue,\nsugar is sweet, and so are you.\n", False),
+    (b"First Citizen:\nBefore we proceed any further, hear me speak.\n", False),
+    (b"Hello, world\nthis line, has, three commas\nand this none\nok\n", False),
+])
+def test_a_csv_named_txt_is_still_read_as_a_csv(tmp_path, data, is_csv):
+    path = write(tmp_path, data)
+    assert looks_like_csv(path) is is_csv
+    assert reads_as_plain_text(path) is not is_csv
+    assert not reads_as_plain_text(path, "upload.csv")  # a .csv is never read by paragraph

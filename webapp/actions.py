@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select, update
 from werkzeug.datastructures import FileStorage
 
 from rnncore.corpus import SAMPLE_ROWS, preview_csv
-from rnncore.plain_text import is_plain_text_name, plain_text_to_csv
+from rnncore.plain_text import plain_text_to_csv, reads_as_plain_text
 from rnncore.errors import CorpusError
 from webapp import corpus_options, estimate, files, hyperparameters, queue, speeds
 from webapp.engines import check_engine
@@ -110,7 +110,7 @@ def _store_upload(upload: FileStorage, directory, source):
         directory.mkdir(parents=True)
         tmp = directory / ".upload.tmp"
         upload.save(tmp)
-        if is_plain_text_name(upload.filename):  # its paragraphs become a one-column CSV
+        if reads_as_plain_text(tmp, upload.filename):  # paragraphs become a one-column CSV
             plain_text_to_csv(tmp, source)
             tmp.unlink()
         else:
