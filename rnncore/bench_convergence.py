@@ -27,7 +27,8 @@ from rnncore.batching import pad_batch
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, TrainingDiverged
 from rnncore.optimizers import OPTIMIZERS
-from rnncore.train import build_model, split_corpus, train_with_sgd
+from rnncore.models import build_model, split_corpus
+from rnncore.train import train_with_sgd
 
 DEFAULT_CORPUS = (Path(__file__).resolve().parents[2] / "shared" / "corpora"
                   / "reddit-comments-2015-08-sample.csv")

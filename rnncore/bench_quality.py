@@ -24,7 +24,8 @@ from rnncore.config import ModelConfig, TrainConfig, recommended_configs
 from rnncore.errors import Cancelled, TrainingDiverged
 from rnncore.ngram import fit_kneser_ney
 from rnncore.safeguards import mixture_on
-from rnncore.train import build_model, count_classes, split_corpus, train_with_sgd
+from rnncore.models import build_model, count_classes, split_corpus
+from rnncore.train import train_with_sgd
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 DEFAULT_CORPORA = (SHARED / "tinyshakespeare-speeches.csv", SHARED / "reddit-comments-2015-08-sample.csv")

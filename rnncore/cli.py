@@ -216,7 +216,8 @@ class _Reporter:
 
 
 def cmd_train(args) -> int:
-    from rnncore.train import build_model, count_classes, train_with_sgd
+    from rnncore.models import build_model, count_classes
+    from rnncore.train import train_with_sgd
 
     if not args.output and not args.resume:
         raise ValueError("say where to write the model with -o MODEL.npz")

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def compile_functions(model_config: ModelConfig, train_config: TrainConfig) -> float:
     """Build a small model with these settings and run each function it trains with once;
     return the seconds it took."""
-    from rnncore.train import build_model
+    from rnncore.models import build_model
 
     started = time.monotonic()
     # The hidden size stays: some graphs hold it as a constant. The vocabulary is the data's.

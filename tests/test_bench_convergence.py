@@ -7,7 +7,7 @@ import pytest
 from rnncore import bench_convergence
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.preprocess import preprocess_csv
-from rnncore.train import split_corpus
+from rnncore.models import split_corpus
 
 TEXTS = ["The cat sat on the mat.", "A dog ran in the park.", "The dog sat on the cat.",
          "A cat ran to the mat.", "The park is big.", "A mat is on the dog."]

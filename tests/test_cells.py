@@ -15,7 +15,7 @@ from rnncore import cells
 from rnncore.batching import pad_batch
 from rnncore.config import ModelConfig
 from rnncore.rnn_numpy import RNNNumpy, initial_params
-from rnncore.train import build_model, model_config_of
+from rnncore.models import build_model, model_config_of
 from test_engines import assert_close, random_sentences
 
 GATED = ("gru", "lstm")

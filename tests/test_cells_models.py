@@ -14,7 +14,8 @@ from rnncore.errors import Cancelled
 from rnncore.files import write_npz
 from rnncore.generate import LanguageModel
 from rnncore.rnn_numpy import RNNNumpy, initial_params
-from rnncore.train import build_model, model_config_of, resume_model, split_corpus, train_with_sgd
+from rnncore.models import build_model, model_config_of, resume_model, split_corpus
+from rnncore.train import train_with_sgd
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary
 from test_cells import GATED, HIDDEN_DIM, numpy_model
 from test_train import VOCAB, StopAfter, toy_corpus

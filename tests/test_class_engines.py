@@ -10,7 +10,8 @@ from rnncore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rnncore.config import ModelConfig, TrainConfig, available_engines
 from rnncore.generate import LanguageModel
 from rnncore.rnn_numpy import RNNNumpy
-from rnncore.train import build_model, model_config_of, split_corpus, train_with_sgd
+from rnncore.models import build_model, model_config_of, split_corpus
+from rnncore.train import train_with_sgd
 from rnncore.vocabulary import SENTENCE_START
 from rnncore.word_classes import class_count, target_counts
 from test_engines import assert_close, random_sentences

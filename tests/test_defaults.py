@@ -11,7 +11,8 @@ import pytest
 
 from rnncore.cli import _defaults
 from rnncore.config import RECOMMENDED_MODEL, RECOMMENDED_TRAIN, recommended_configs
-from rnncore.train import build_model, train_with_sgd
+from rnncore.models import build_model
+from rnncore.train import train_with_sgd
 from test_train import toy_corpus
 from webapp.hyperparameters import defaults as form_defaults
 

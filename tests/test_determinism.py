@@ -25,7 +25,8 @@ from rnncore.config import ModelConfig, TrainConfig, available_engines
 from rnncore.fused_classes import class_cross_entropy
 from rnncore.fused_output import softmax_cross_entropy
 from rnncore.preprocess import PreprocessedCorpus
-from rnncore.train import build_model, train_with_sgd
+from rnncore.models import build_model
+from rnncore.train import train_with_sgd
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary
 from rnncore.word_classes import ClassLayout, assign_classes, zipf_counts
 

@@ -16,7 +16,8 @@ from rnncore.batching import pad_batch  # noqa: E402
 from rnncore.config import ModelConfig, TrainConfig  # noqa: E402
 from rnncore.rnn_jax import RNNJax, padded_length  # noqa: E402
 from rnncore.rnn_numpy import RNNNumpy  # noqa: E402
-from rnncore.train import build_model, model_config_of, train_with_sgd  # noqa: E402
+from rnncore.models import build_model, model_config_of  # noqa: E402
+from rnncore.train import train_with_sgd  # noqa: E402
 from test_engines import assert_close, random_sentences  # noqa: E402
 from test_train import VOCAB, toy_corpus  # noqa: E402
 

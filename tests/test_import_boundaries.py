@@ -24,7 +24,7 @@ def test_light_modules_need_neither_pytensor_nor_the_app():
     assert not loaded & (APP | {"pytensor"})
 
 
-@pytest.mark.parametrize("module", ["rnncore.train", "rnncore.cli"])
+@pytest.mark.parametrize("module", ["rnncore.train", "rnncore.models", "rnncore.cli"])
 def test_training_modules_stay_out_of_the_app(module):
     loaded = imported_after(f"import {module}")
     assert module.split(".")[0] in loaded
@@ -35,6 +35,6 @@ def test_training_modules_stay_out_of_the_app(module):
 
 def test_building_a_pytensor_model_imports_pytensor_lazily():
     loaded = imported_after(
-        "from rnncore.config import ModelConfig\nfrom rnncore.train import build_model\n"
+        "from rnncore.config import ModelConfig\nfrom rnncore.models import build_model\n"
         "build_model(ModelConfig(vocabulary_size=10, hidden_dim=2, engine='pytensor'))")
     assert "pytensor" in loaded and not loaded & APP

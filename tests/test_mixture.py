@@ -9,7 +9,8 @@ from rnncore.config import TrainConfig
 from rnncore.generate import LanguageModel
 from rnncore.mixture import fit_weight, mixed_log_probs, rnn_log_probs
 from rnncore.ngram import fit_kneser_ney
-from rnncore.train import split_corpus, train_with_sgd
+from rnncore.models import split_corpus
+from rnncore.train import train_with_sgd
 from test_train import VOCAB, toy_corpus, toy_model
 
 

@@ -12,10 +12,11 @@ from rnncore.config import TrainConfig
 from rnncore.generate import LanguageModel
 from rnncore.novel_words import NovelWords
 from rnncore.preprocess import PreprocessedCorpus
-from rnncore.train import split_corpus, train_with_sgd
+from rnncore.models import split_corpus
+from rnncore.train import train_with_sgd
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary
 from rnncore.config import ModelConfig
-from rnncore.train import build_model
+from rnncore.models import build_model
 
 WORDS = ("the", "a", "cat", "dog", "sat", "ran", ".", "owl", "emu", "yak")
 VOCAB = Vocabulary(WORDS + (SENTENCE_START, SENTENCE_END, UNKNOWN_TOKEN))

@@ -13,7 +13,8 @@ from rnncore.checkpoint import load_checkpoint
 from rnncore.config import TrainConfig
 from rnncore.errors import TrainingDiverged
 from rnncore.ngram import fit_kneser_ney, unigram_perplexity
-from rnncore.train import split_corpus, train_with_sgd
+from rnncore.models import split_corpus
+from rnncore.train import train_with_sgd
 from test_train import toy_corpus, toy_model
 
 

@@ -12,7 +12,8 @@ from rnncore import timeline
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.generate import LanguageModel
 from rnncore.preprocess import PreprocessedCorpus
-from rnncore.train import build_model, split_corpus, train_with_sgd
+from rnncore.models import build_model, split_corpus
+from rnncore.train import train_with_sgd
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary
 from webapp.extensions import db
 from webapp.records import Job

@@ -11,7 +11,8 @@ from rnncore.errors import Cancelled, TrainingDiverged
 from rnncore.generate import LanguageModel
 from rnncore.preprocess import PreprocessedCorpus, preprocess_csv
 from rnncore.rnn_numpy import RNNNumpy
-from rnncore.train import build_model, resume_model, split_corpus, train_with_sgd
+from rnncore.models import build_model, resume_model, split_corpus
+from rnncore.train import train_with_sgd
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"

@@ -277,7 +277,7 @@ def test_the_sample_corpus_is_built_by_the_worker(client, worker_ctx, sent_tasks
 def test_a_class_layer_job_counts_its_classes_on_the_training_split(client, ready_corpus,
                                                                      worker_ctx, data_dir):
     # Zipf's law only stands in for the counts until the job has read its corpus.
-    from rnncore.train import split_corpus
+    from rnncore.models import split_corpus
     from rnncore.word_classes import assign_classes, class_count, target_counts, zipf_counts
     from webapp.records import Corpus
     from worker.corpora import ensure_preprocessed

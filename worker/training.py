@@ -23,7 +23,8 @@ from rnncore import timeline
 from rnncore.checkpoint import load_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled, RnnCoreError
-from rnncore.train import build_model, count_classes, split_corpus, train_with_sgd
+from rnncore.models import build_model, count_classes, split_corpus
+from rnncore.train import train_with_sgd
 from webapp.artifacts import ArtifactMissing
 from webapp.records import Corpus, Job, JobEvent, TrainedModel, storage_problem, utcnow
 from worker.claims import Heartbeat, claim, guarded_update, seconds_until_stale

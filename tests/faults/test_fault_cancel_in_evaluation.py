@@ -12,7 +12,8 @@ from rnncore.checkpoint import load_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.errors import Cancelled
 from rnncore.preprocess import PreprocessedCorpus
-from rnncore.train import build_model, resume_model, split_corpus, train_with_sgd
+from rnncore.models import build_model, resume_model, split_corpus
+from rnncore.train import train_with_sgd
 from rnncore.vocabulary import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN, Vocabulary
 
 WORDS = tuple(f"w{i}" for i in range(30))

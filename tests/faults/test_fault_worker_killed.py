@@ -18,7 +18,8 @@ from faultkit import (history, page, pool_children, preprocessed, reddit_or_gene
 from rnncore.checkpoint import load_checkpoint
 from rnncore.config import ModelConfig, TrainConfig
 from rnncore.preprocess import PreprocessedCorpus
-from rnncore.train import build_model, train_with_sgd
+from rnncore.models import build_model
+from rnncore.train import train_with_sgd
 
 pytestmark = pytest.mark.integration
 
