@@ -287,7 +287,7 @@ def main(argv=None) -> None:
              f"{model_config.vocabulary_size}, hidden {args.hidden_dim}, bptt_truncate "
              f"{args.bptt_truncate}, {args.engine} {model_config.dtype}, evaluation every epoch, "
              f"{seconds:.0f} s budget per run, patience {args.patience}.")
-    notes = [f"Compilation (excluded): "
+    notes = ["Compilation (excluded): "
              + ", ".join(f"{r.optimizer} {r.compile_seconds:.1f} s" for r in runs) + "."]
     if load_start is not None:
         notes.append(f"{os.cpu_count()} cores; one-minute load average {load_start:.1f} at the "

@@ -142,7 +142,7 @@ def class_output(V, Vc, word_class, S, target, mask):
     Per row the error is softmax - onehot twice: over the classes, and over the words of the
     target's class (zero for every other word, whose logits the loss never reads).
     """
-    N, K = S.shape[0], Vc.shape[0]
+    N = S.shape[0]
     rows = np.arange(N)
     m = np.asarray(mask, dtype=S.dtype)  # (N,)
     c = word_class[target]  # (N,) the target's class

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from html.parser import HTMLParser
 from urllib.parse import quote
 

@@ -3,11 +3,9 @@ the JSON API and by a checkbox on the page, answered by the weight fitted on val
 refused in words for a model file without a counter."""
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
-import pytest
 
 from rnncore.checkpoint import load_checkpoint, save_checkpoint
 from rnncore.generate import LanguageModel

@@ -98,7 +98,7 @@ def test_a_1mb_corpus_is_ready_within_10s_while_two_jobs_train(stack, tmp_path):
     assert "preprocessing worker" in messages[0] and "training" in messages[0]
     assert seconds < READY_WITHIN_S
     assert all(stack.get(f"/api/jobs/{j}")["state"] == "training" for j in jobs)
-    assert f"] Task worker.tasks.preprocess_corpus[" in stack.processes["preprocess"].log()
+    assert "] Task worker.tasks.preprocess_corpus[" in stack.processes["preprocess"].log()
 
     # The same text read the tutorial's way (NLTK's tokenizer, English Punkt) is also not held up.
     again, seconds, _ = _ready(stack, path, {"vocabulary_size": 8000})
