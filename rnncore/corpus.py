@@ -44,6 +44,7 @@ class CsvPreview:
     rows: list[list[str]]
     text_column: str | None
     message: str | None = None
+    plain_text: bool = False  # read from a .txt by paragraph (rnncore.plain_text)
 
 
 def _letters(cell: str) -> int:

@@ -43,6 +43,7 @@ def test_upload_form_and_preview(client, corpus_csv, sent_tasks, data_dir):
     assert response.status_code == 302
     corpus_id = corpus_id_from(response)
     page = client.get(f"/corpora/{corpus_id}").get_data(as_text=True)
+    assert "Read as plain text" not in page
     first_text = corpus_csv.read_text().splitlines()[1].split(",", 1)[1].strip('"')
     assert "My sentences" in page and first_text[:40] in page
     assert '<option selected value="text">' in page  # the detected column is preselected
@@ -79,6 +80,7 @@ def test_a_text_file_is_stored_as_the_csv_of_its_paragraphs(client, tmp_path, se
     corpus_id = corpus_id_from(response)
     page = client.get(f"/corpora/{corpus_id}").get_data(as_text=True)
     assert "It was the best of times, it was the worst of times." in page  # lines joined
+    assert "Read as plain text" in page
     assert '<option selected value="text">' in page
     stored = (data_dir / "corpora" / corpus_id / "source.csv").read_text(encoding="utf-8")
     assert stored.splitlines() == ["text", "A Tale",

@@ -10,6 +10,7 @@ only that browser (or the administrator) may change: see ``webapp.visitors``.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -110,7 +111,8 @@ def _store_upload(upload: FileStorage, directory, source):
         directory.mkdir(parents=True)
         tmp = directory / ".upload.tmp"
         upload.save(tmp)
-        if reads_as_plain_text(tmp, upload.filename):  # paragraphs become a one-column CSV
+        plain_text = reads_as_plain_text(tmp, upload.filename)
+        if plain_text:  # its paragraphs become a one-column CSV
             plain_text_to_csv(tmp, source)
             tmp.unlink()
         else:
@@ -121,6 +123,8 @@ def _store_upload(upload: FileStorage, directory, source):
                             "or a plain-text file.",
                             errors={"file": "the file is empty"})
         preview = preview_csv(source, rows=SAMPLE_ROWS)
+        if plain_text:
+            preview = dataclasses.replace(preview, plain_text=True)
     except CorpusError as exc:
         raise UserError(str(exc), errors={"file": str(exc)}) from None
     except OSError as exc:

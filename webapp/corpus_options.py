@@ -60,7 +60,7 @@ def upload_preview(preview: CsvPreview) -> dict:
         suggestions[column] = suggest_options(row[i] for row in preview.rows if i < len(row))
     return {"columns": list(preview.columns), "rows": preview.rows[:PREVIEW_ROWS],
             "text_column": preview.text_column, "message": preview.message,
-            "suggestions": suggestions}
+            "suggestions": suggestions, "plain_text": preview.plain_text}
 
 
 def preprocess_queue() -> tuple[str, str]:
