@@ -31,7 +31,7 @@ def test_the_corpus_page_suggests_the_choices_and_the_report_tells_the_truth(pag
     rows = newswire_rows(ROWS, names=NAMES)
     path = write_csv(tmp_path / "newswire.csv", rows)
     page.goto("/corpora/upload")
-    page.get_by_label("CSV file").set_input_files(str(path))
+    page.get_by_label("CSV or text file").set_input_files(str(path))
     page.get_by_label("Name (optional)").fill(NAME)
     page.get_by_role("button", name="Upload", exact=True).click()
 

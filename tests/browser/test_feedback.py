@@ -73,7 +73,7 @@ def big_corpus(tmp_path):
 
 def test_preprocessing_shows_a_moving_bar_and_the_time_left(page, tmp_path):
     page.goto("/corpora/upload")
-    page.get_by_label("CSV file").set_input_files(big_corpus(tmp_path))
+    page.get_by_label("CSV or text file").set_input_files(big_corpus(tmp_path))
     page.get_by_role("button", name="Upload", exact=True).click()
     page.get_by_label("Vocabulary size").fill("2000")
     page.get_by_role("button", name="Preprocess in a worker").click()

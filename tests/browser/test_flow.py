@@ -75,7 +75,7 @@ def upload_and_preprocess(page, stack, tmp_path) -> dict:
     shoot(page, "flow-01-home")
     page.get_by_role("link", name="Upload a CSV").click()
     path, column = corpus_file(tmp_path)
-    page.get_by_label("CSV file").set_input_files(path)
+    page.get_by_label("CSV or text file").set_input_files(path)
     page.get_by_label("Name (optional)").fill("Reddit comments")
     shoot(page, "flow-02-upload")
     page.get_by_role("button", name="Upload", exact=True).click()
