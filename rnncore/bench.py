@@ -127,6 +127,7 @@ def build_runners(X, Y, compare, gated=False):
             runners.append(("PyTorch reference, batch 32", batch_runner(
                 lambda x, y, m: model.train_step(x, y, m, LEARNING_RATE),
                 X, Y, 32, np.random.default_rng(2))))
+            runners.extend(torch_gru_runners(X, Y) if gated else [])
     for _, step in runners:
         step()  # compile, allocate, fill caches
     return runners, notes
@@ -148,6 +149,23 @@ def recommended_runner(X, Y, rng):
         lambda x, y, m: model.train_step(x, y, m, train_config.learning_rate,
                                          dropout_seed=(0, next(batch))),
         X, Y, train_config.batch_size, np.random.default_rng(2))
+
+
+def torch_gru_runners(X, Y):
+    """PyTorch's nn.GRU beside the PyTensor GRU rows: batch 32, and the web form's settings."""
+    from rnncore.bench_torch import TorchGRU
+    from rnncore.config import recommended_configs
+
+    model_config, train = recommended_configs()
+    plain = TorchGRU(VOCABULARY_SIZE, HIDDEN_DIM, threads=num_threads())
+    form = TorchGRU(VOCABULARY_SIZE, HIDDEN_DIM, model_config.dropout, train.clip_norm,
+                    threads=num_threads())
+    return [("PyTorch GRU, batch 32", batch_runner(
+                lambda x, y, m: plain.train_step(x, y, m, LEARNING_RATE), X, Y, 32,
+                np.random.default_rng(2))),
+            (f"PyTorch GRU, form defaults (b{train.batch_size}, drop {model_config.dropout:g})",
+             batch_runner(lambda x, y, m: form.train_step(x, y, m, train.learning_rate), X, Y,
+                          train.batch_size, np.random.default_rng(2)))]
 
 
 def measure(step, seconds, clock=time.perf_counter):
@@ -279,7 +297,7 @@ def main(argv=None):
                         help="one core, one BLAS thread, tokens per CPU-second (steady when shared)")
     parser.add_argument("--cells", action="store_true",
                         help="add the GRU and LSTM cells (PyTensor, batch 32) and the web form's "
-                             "default settings")
+                             "default settings (with --compare, PyTorch's nn.GRU at both)")
     parser.add_argument("--outputs", action="store_true",
                         help="instead: softmax vs the class layer at vocabularies 8000 and 30000")
     args = parser.parse_args(argv)
