@@ -73,7 +73,7 @@ def upload_and_preprocess(page, stack, tmp_path) -> dict:
     page.goto("/")
     expect(page.get_by_role("heading", name="Train a language model on your own text")).to_be_visible()
     shoot(page, "flow-01-home")
-    page.get_by_role("link", name="Upload a CSV").click()
+    page.get_by_role("link", name="Upload a CSV or text file").click()
     path, column = corpus_file(tmp_path)
     page.get_by_label("CSV or text file").set_input_files(path)
     page.get_by_label("Name (optional)").fill("Reddit comments")

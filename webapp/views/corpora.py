@@ -1,4 +1,4 @@
-"""Corpora: upload a CSV, see its first rows, choose the column and how the text is read,
+"""Corpora: upload a CSV (or a .txt), see its first rows, choose the column and how the text is read,
 preprocess, read the report and choose the vocabulary from its numbers."""
 from __future__ import annotations
 
