@@ -147,6 +147,17 @@ def decode_line(data: bytes, line: int) -> str:
     return text
 
 
+def read_line(raw, line: int) -> bytes:
+    """The bytes of physical line ``line`` of a binary file (b"" at its end), the byte-order mark
+    cut from line 1; a line longer than MAX_LINE_BYTES is a CorpusError."""
+    data = raw.readline(MAX_LINE_BYTES + 1)
+    if len(data) > MAX_LINE_BYTES:
+        raise CorpusError(
+            f"Line {line} is longer than {MAX_LINE_BYTES // 1_048_576} MB without a line break; "
+            f"one text may be at most {MAX_FIELD_CHARS // 1_048_576} MB.", row=line)
+    return data[3:] if line == 1 and data.startswith(b"\xef\xbb\xbf") else data
+
+
 @dataclass
 class _Lines:
     """Decoded physical lines of the file, with the line number and byte position reached."""
@@ -157,18 +168,8 @@ class _Lines:
     record: list[str] = field(default_factory=list)  # lines of the record being parsed
 
     def __iter__(self) -> Iterator[str]:
-        while True:
-            data = self.raw.readline(MAX_LINE_BYTES + 1)
-            if not data:
-                return
+        while data := read_line(self.raw, self.line + 1):
             self.line += 1
-            if len(data) > MAX_LINE_BYTES:
-                raise CorpusError(
-                    f"Line {self.line} is longer than {MAX_LINE_BYTES // 1_048_576} MB without a "
-                    f"line break; one text may be at most {MAX_FIELD_CHARS // 1_048_576} MB.",
-                    row=self.line)
-            if self.line == 1 and data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]
             self.bytes_read += len(data)
             text = decode_line(data, self.line)
             self.record.append(text)

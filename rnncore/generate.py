@@ -2,12 +2,12 @@
 
 ``LanguageModel`` runs only the forward pass (``rnncore.forward``), in numpy, one step at a time
 while keeping the hidden state, so the web process answers in milliseconds without loading
-PyTensor. It follows the
-tutorial's ``generate_sentence``: start from SENTENCE_START and sample until SENTENCE_END, never
-emitting UNKNOWN_TOKEN. Instead of the tutorial's "draw again while the word is UNKNOWN_TOKEN" loop
-the forbidden words get probability zero and the rest are renormalised, which is the same
-distribution without the loop; likewise SENTENCE_END is forbidden until ``min_length`` words exist
-(the tutorial re-drew whole sentences). ``max_length`` guarantees every sentence ends.
+PyTensor. It follows the tutorial's ``generate_sentence``: start from SENTENCE_START and sample
+until SENTENCE_END, never emitting UNKNOWN_TOKEN. Instead of the tutorial's "draw again while the
+word is UNKNOWN_TOKEN" loop the forbidden words get probability zero and the rest are
+renormalised, which is the same distribution without the loop; likewise SENTENCE_END is
+forbidden until ``min_length`` words exist (the tutorial re-drew whole sentences). ``max_length``
+guarantees every sentence ends.
 
 A model read from a checkpoint that holds its run's trigram counter (``rnncore.ngram``) and the
 mixing weight fitted on the validation split offers ``mixed()``: the same questions answered by

@@ -25,7 +25,7 @@ import tempfile
 from typing import Iterator
 
 from rnncore.corpus import (MAX_FIELD_CHARS, MAX_LINE_BYTES, SAMPLE_ROWS, TEXT_COLUMN_NAMES,
-                            check_head, decode_line)
+                            check_head, decode_line, read_line)
 from rnncore.errors import CorpusError
 
 PLAIN_TEXT_SUFFIXES = (".txt", ".text")
@@ -73,13 +73,8 @@ def reads_as_plain_text(path: str | os.PathLike, filename: str | None = None) ->
 def _lines(raw) -> Iterator[tuple[int, str]]:
     """(line number, text without its line break) of every line, decoded and checked."""
     number = 0
-    while data := raw.readline(MAX_LINE_BYTES + 1):
+    while data := read_line(raw, number + 1):
         number += 1
-        if len(data) > MAX_LINE_BYTES:
-            raise CorpusError(f"Line {number} is longer than {MAX_LINE_BYTES // 1_048_576} MB "
-                              "without a line break.", row=number)
-        if number == 1 and data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
         text = decode_line(data, number).rstrip("\r\n")
         if len(text) > MAX_FIELD_CHARS:
             raise CorpusError(f"Line {number} is longer than the {MAX_FIELD_CHARS // 1_048_576} "
