@@ -43,7 +43,7 @@ def test_torch_gru_counts_the_real_words_only_and_learns():
     with torch.no_grad():
         model.out.weight.zero_()  # a uniform softmax: ln 50 for each real word, padding none
     first = model.train_step(x, y, mask, 0.5)
-    assert first == pytest.approx(mask.sum() * math.log(50), rel=1e-6)
+    assert first == pytest.approx(mask.sum() * math.log(50), rel=1e-5)  # float32 sums
     losses = [model.train_step(x, y, mask, 0.5) for _ in range(30)]
     assert losses[-1] < 0.7 * first
 
