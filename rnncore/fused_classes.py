@@ -24,7 +24,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from rnncore.fused_output import _executor, _needs_shift, num_threads
+from rnncore.fused_output import _needs_shift, num_threads, run_shares
 
 _local = threading.local()  # each thread's logits buffer, reused from class to class and call
 # Logits a call must hold per thread before it is split over threads. On the 2-core machine a
@@ -147,11 +147,8 @@ def class_cross_entropy(S, V, Vc, target, m, word_class, position, starts, with_
     if threads == 1:
         parts = [_run_worker(*args, 0, K, dS_sorted, dV, with_grad, shift)]
     else:
-        executor, controller = _executor()
-        with controller.limit(limits=1, user_api="blas"):
-            futures = [executor.submit(_run_worker, *args, a, b, dS_sorted, dV, with_grad, shift)
-                       for a, b in runs]
-            parts = [f.result() for f in futures]  # in thread order, whichever ends first
+        parts = run_shares(_run_worker, [(*args, a, b, dS_sorted, dV, with_grad, shift)
+                                         for a, b in runs])
     loss = sum(part[0] for part in parts)
     if not with_grad:
         return loss
