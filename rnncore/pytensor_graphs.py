@@ -14,8 +14,10 @@ falls off at each step.
 
 The gated cells (GRU, LSTM; ``rnncore.cells``) back-propagate through whole sentences (the
 tutorial's part 4 default, bptt_truncate=-1), which is exactly what ``pytensor.grad(cost=None,
-known_grads={s: dL/ds})`` through their scan gives, so nothing of theirs is written by hand. The
-dropout masks, when given, are inputs: drawn in numpy from a seed so every engine sees the same.
+known_grads={s: dL/ds})`` through their scan gives. The LSTM uses that; the GRU, the web form's
+cell, has a hand-written backward scan (``gru_backward``): the same numbers, its backward scan
+in a third of the time.
+The dropout masks, when given, are inputs: drawn in numpy from a seed so every engine sees the same.
 """
 from __future__ import annotations
 
@@ -166,16 +168,11 @@ def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):
     U_T is U transposed, (word_dim, G*H), so the lookup of each word's column is a row; Ux is
     returned so that its gradient can be asked for and turned into U's with ``lookup_gradient``.
     """
+    Ux, pre = _gate_inputs(U_T, b, x, input_keep)
+    if cell == "gru":
+        return gru_forward(pre, W, hidden_dim)[0], Ux
     H = hidden_dim
-    Ux = U_T[x.T]  # (T, B, G*H)
-    pre = (Ux if input_keep is None else Ux * input_keep) + b  # (T, B, G*H)
     s0 = pt.zeros((x.shape[0], H), dtype=U_T.dtype)  # (B, H)
-
-    def gru_step(pre_t, s_prev, W_zr_T, W_h_T):
-        zr = pt.sigmoid(pre_t[:, : 2 * H] + s_prev @ W_zr_T)  # (B, 2H): z and r at once
-        z, r = zr[:, :H], zr[:, H:]
-        h = tanh(pre_t[:, 2 * H :] + (s_prev * r) @ W_h_T)
-        return (1 - z) * h + z * s_prev
 
     def lstm_step(pre_t, s_prev, c_prev, W_T):
         a = pre_t + s_prev @ W_T  # (B, 4H): i, f, o, g
@@ -183,14 +180,67 @@ def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):
         c = f * c_prev + i * tanh(a[:, 3 * H :])
         return o * tanh(c), c
 
-    if cell == "gru":
-        s = pytensor.scan(gru_step, sequences=[pre], outputs_info=[s0],
-                          non_sequences=[W[: 2 * H].T, W[2 * H :].T], strict=True,
-                          return_updates=False)
-    else:
-        s, _ = pytensor.scan(lstm_step, sequences=[pre], outputs_info=[s0, s0],
-                             non_sequences=[W.T], strict=True, return_updates=False)  # s, c from 0
+    s, _ = pytensor.scan(lstm_step, sequences=[pre], outputs_info=[s0, s0],
+                         non_sequences=[W.T], strict=True, return_updates=False)  # s, c from 0
     return s, Ux
+
+
+def _gate_inputs(U_T, b, x, input_keep):
+    """The lookup Ux = U_T[x.T] (T, B, G*H) and what the gates add to it, pre = Ux (thinned) + b."""
+    Ux = U_T[x.T]  # (T, B, G*H)
+    return Ux, (Ux if input_keep is None else Ux * input_keep) + b
+
+
+def gru_forward(pre, W, hidden_dim):
+    """The GRU over pre (T, B, 3H), U's columns plus b. Returns s (T, B, H) and the gates its
+    backward pass needs: z and r side by side, zr (T, B, 2H), and the candidate h (T, B, H)."""
+    H = hidden_dim
+    s0 = pt.zeros((pre.shape[1], H), dtype=pre.dtype)  # (B, H)
+
+    def step(pre_t, s_prev, W_zr_T, W_h_T):
+        zr = pt.sigmoid(pre_t[:, : 2 * H] + s_prev @ W_zr_T)  # (B, 2H): z and r at once
+        z, r = zr[:, :H], zr[:, H:]
+        h = tanh(pre_t[:, 2 * H :] + (s_prev * r) @ W_h_T)
+        return (1 - z) * h + z * s_prev, zr, h
+
+    return pytensor.scan(step, sequences=[pre], outputs_info=[s0, None, None],
+                         non_sequences=[W[: 2 * H].T, W[2 * H :].T], strict=True,
+                         return_updates=False)
+
+
+def gru_backward(W, s, zr, h, ds, hidden_dim):
+    """Back-propagate ds (T, B, H), dL/ds_t from the outputs, through ``gru_forward``.
+
+    Returns dL/dpre (T, B, 3H) and dL/dW (3H, H). The same arithmetic as the numpy reference's
+    ``rnncore.cells_numpy.gru_backward``. ``pytensor.grad`` through the forward scan gives the
+    same gradient, but its backward scan ran 20 nodes a step, four of them weight-gradient
+    products accumulated step by step; here a step is two small products and the weight
+    gradients are one product each at the end.
+    """
+    H = hidden_dim
+    T, B = ds.shape[0], ds.shape[1]
+    s_prev = pt.concatenate([pt.zeros((1, B, H), dtype=s.dtype), s[:-1]])  # (T, B, H)
+
+    def step(ds_t, s_prev_t, zr_t, h_t, carried, W_zr, W_h):
+        z, r = zr_t[:, :H], zr_t[:, H:]
+        d = ds_t + carried  # dL/ds_t, all of it
+        dh = d * (1 - z) * (1 - h_t**2)  # through s = (1 - z) h + z s_prev, then tanh
+        dz = d * (s_prev_t - h_t) * z * (1 - z)
+        dsr = dh @ W_h  # dL/d(s_prev * r)
+        dzr = pt.concatenate([dz, dsr * s_prev_t * r * (1 - r)], axis=1)  # (B, 2H)
+        return d * z + dsr * r + dzr @ W_zr, dzr, dh
+
+    carried0 = pt.zeros((B, H), dtype=s.dtype)
+    _, dzr, dh = pytensor.scan(
+        step, sequences=[ds, s_prev, zr, h], outputs_info=[carried0, None, None],
+        non_sequences=[W[: 2 * H], W[2 * H :]], go_backwards=True, strict=True,
+        return_updates=False)
+    dzr, dh = dzr[::-1], dh[::-1]  # in time order
+    flat_prev = s_prev.reshape((T * B, H))
+    reset = flat_prev * zr[:, :, H:].reshape((T * B, H))  # what W_h multiplied
+    dW = pt.concatenate([dzr.reshape((T * B, 2 * H)).T @ flat_prev,
+                         dh.reshape((T * B, H)).T @ reset])  # (3H, H)
+    return pt.concatenate([dzr, dh], axis=2), dW
 
 
 def gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, masks=None,
@@ -203,12 +253,22 @@ def gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, mas
     """
     U_T, W, b = (params[name] for name in ("U", "W", "b"))
     input_keep, output_keep = masks if masks is not None else (None, None)
-    s, Ux = gated_states(cell, U_T, W, b, x, hidden_dim, input_keep)
+    if cell == "gru":
+        Ux, pre = _gate_inputs(U_T, b, x, input_keep)
+        s, zr, h = gru_forward(pre, W, hidden_dim)
+    else:
+        s, Ux = gated_states(cell, U_T, W, b, x, hidden_dim, input_keep)
     if states is not None:
         s = states(s)
     S = s if output_keep is None else s * output_keep  # (T, B, H) into the output layer
     loss, output_grads, dS = output_layer(params, S, y, mask)
-    dUx, dW, db = pytensor.grad(None, wrt=[Ux, W, b], known_grads={S: dS})
+    if cell == "gru":
+        ds = dS if output_keep is None else dS * output_keep
+        dpre, dW = gru_backward(W, s, zr, h, ds, hidden_dim)
+        dUx = dpre if input_keep is None else dpre * input_keep
+        db = dpre.sum(axis=(0, 1))
+    else:
+        dUx, dW, db = pytensor.grad(None, wrt=[Ux, W, b], known_grads={S: dS})
     U_grad = (lookup or lookup_gradient)(U_T, x, dUx)
     return loss, {"U": U_grad, "W": dW, "b": db, **output_grads}
 
