@@ -14,9 +14,9 @@ falls off at each step.
 
 The gated cells (GRU, LSTM; ``rnncore.cells``) back-propagate through whole sentences (the
 tutorial's part 4 default, bptt_truncate=-1), which is exactly what ``pytensor.grad(cost=None,
-known_grads={s: dL/ds})`` through their scan gives. The LSTM uses that; the GRU, the web form's
-cell, has a hand-written backward scan (``gru_backward``): the same numbers, its backward scan
-in a third of the time.
+known_grads={s: dL/ds})`` through their scan would give. Their backward scans are written by
+hand too (``gru_backward``, ``lstm_backward``, the numpy reference's arithmetic): the same
+numbers, the GRU's backward scan in a third of the time.
 The dropout masks, when given, are inputs: drawn in numpy from a seed so every engine sees the same.
 """
 from __future__ import annotations
@@ -163,26 +163,9 @@ def _flat_positions(rows, width):
 
 
 def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):
-    """Run a gated cell over x (B, T). Returns ``(s (T, B, H), Ux (T, B, G*H))``.
-
-    U_T is U transposed, (word_dim, G*H), so the lookup of each word's column is a row; Ux is
-    returned so that its gradient can be asked for and turned into U's with ``lookup_gradient``.
-    """
-    Ux, pre = _gate_inputs(U_T, b, x, input_keep)
-    if cell == "gru":
-        return gru_forward(pre, W, hidden_dim)[0], Ux
-    H = hidden_dim
-    s0 = pt.zeros((x.shape[0], H), dtype=U_T.dtype)  # (B, H)
-
-    def lstm_step(pre_t, s_prev, c_prev, W_T):
-        a = pre_t + s_prev @ W_T  # (B, 4H): i, f, o, g
-        i, f, o = (pt.sigmoid(a[:, k * H : (k + 1) * H]) for k in range(3))
-        c = f * c_prev + i * tanh(a[:, 3 * H :])
-        return o * tanh(c), c
-
-    s, _ = pytensor.scan(lstm_step, sequences=[pre], outputs_info=[s0, s0],
-                         non_sequences=[W.T], strict=True, return_updates=False)  # s, c from 0
-    return s, Ux
+    """Run a gated cell over x (B, T): its states s (T, B, H). U_T is U transposed, (word_dim,
+    G*H), so the lookup of each word's column is a row."""
+    return FORWARD[cell](_gate_inputs(U_T, b, x, input_keep)[1], W, hidden_dim)[0]
 
 
 def _gate_inputs(U_T, b, x, input_keep):
@@ -243,6 +226,53 @@ def gru_backward(W, s, zr, h, ds, hidden_dim):
     return pt.concatenate([dzr, dh], axis=2), dW
 
 
+def lstm_forward(pre, W, hidden_dim):
+    """The LSTM over pre (T, B, 4H), U's columns plus b (gates i, f, o, g). Returns s (T, B, H)
+    and what its backward pass needs: the gates ifo (T, B, 3H), g and the cell state c."""
+    H = hidden_dim
+    s0 = pt.zeros((pre.shape[1], H), dtype=pre.dtype)  # (B, H)
+
+    def step(pre_t, s_prev, c_prev, W_T):
+        a = pre_t + s_prev @ W_T  # (B, 4H): i, f, o, g
+        ifo = pt.sigmoid(a[:, : 3 * H])
+        g = tanh(a[:, 3 * H :])
+        c = ifo[:, H : 2 * H] * c_prev + ifo[:, :H] * g
+        return ifo[:, 2 * H :] * tanh(c), c, ifo, g
+
+    s, c, ifo, g = pytensor.scan(step, sequences=[pre], outputs_info=[s0, s0, None, None],
+                                 non_sequences=[W.T], strict=True, return_updates=False)
+    return s, ifo, g, c
+
+
+def lstm_backward(W, s, ifo, g, c, ds, hidden_dim):
+    """Back-propagate ds (T, B, H) through ``lstm_forward``: dL/dpre (T, B, 4H), dL/dW (4H, H).
+    The numpy reference's ``rnncore.cells_numpy.lstm_backward``; one product a step."""
+    H = hidden_dim
+    T, B = ds.shape[0], ds.shape[1]
+    zeros = pt.zeros((1, B, H), dtype=s.dtype)
+    s_prev, c_prev = (pt.concatenate([zeros, v[:-1]]) for v in (s, c))  # (T, B, H)
+
+    def step(ds_t, ifo_t, g_t, c_t, c_prev_t, carried_s, carried_c, W):
+        i, f, o = ifo_t[:, :H], ifo_t[:, H : 2 * H], ifo_t[:, 2 * H :]
+        tanh_c = tanh(c_t)
+        d = ds_t + carried_s  # dL/ds_t, all of it
+        dc = carried_c + d * o * (1 - tanh_c**2)
+        dpre = pt.concatenate([dc * g_t * i * (1 - i), dc * c_prev_t * f * (1 - f),
+                               d * tanh_c * o * (1 - o), dc * i * (1 - g_t**2)], axis=1)
+        return dpre @ W, dc * f, dpre
+
+    carried0 = pt.zeros((B, H), dtype=s.dtype)
+    _, _, dpre = pytensor.scan(
+        step, sequences=[ds, ifo, g, c, c_prev], outputs_info=[carried0, carried0, None],
+        non_sequences=[W], go_backwards=True, strict=True, return_updates=False)
+    dpre = dpre[::-1]  # in time order, (T, B, 4H)
+    return dpre, dpre.reshape((T * B, 4 * H)).T @ s_prev.reshape((T * B, H))
+
+
+FORWARD = {"gru": gru_forward, "lstm": lstm_forward}
+BACKWARD = {"gru": gru_backward, "lstm": lstm_backward}
+
+
 def gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, masks=None,
                          states=None, lookup=None):
     """The loss summed over real words and the gradients {"U" (stored as U.T), "V", "W", "b"}.
@@ -253,24 +283,17 @@ def gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, mas
     """
     U_T, W, b = (params[name] for name in ("U", "W", "b"))
     input_keep, output_keep = masks if masks is not None else (None, None)
-    if cell == "gru":
-        Ux, pre = _gate_inputs(U_T, b, x, input_keep)
-        s, zr, h = gru_forward(pre, W, hidden_dim)
-    else:
-        s, Ux = gated_states(cell, U_T, W, b, x, hidden_dim, input_keep)
+    _, pre = _gate_inputs(U_T, b, x, input_keep)
+    s, *cache = FORWARD[cell](pre, W, hidden_dim)
     if states is not None:
         s = states(s)
     S = s if output_keep is None else s * output_keep  # (T, B, H) into the output layer
     loss, output_grads, dS = output_layer(params, S, y, mask)
-    if cell == "gru":
-        ds = dS if output_keep is None else dS * output_keep
-        dpre, dW = gru_backward(W, s, zr, h, ds, hidden_dim)
-        dUx = dpre if input_keep is None else dpre * input_keep
-        db = dpre.sum(axis=(0, 1))
-    else:
-        dUx, dW, db = pytensor.grad(None, wrt=[Ux, W, b], known_grads={S: dS})
+    ds = dS if output_keep is None else dS * output_keep
+    dpre, dW = BACKWARD[cell](W, s, *cache, ds, hidden_dim)
+    dUx = dpre if input_keep is None else dpre * input_keep
     U_grad = (lookup or lookup_gradient)(U_T, x, dUx)
-    return loss, {"U": U_grad, "W": dW, "b": db, **output_grads}
+    return loss, {"U": U_grad, "W": dW, "b": dpre.sum(axis=(0, 1)), **output_grads}
 
 
 class BatchInputs(NamedTuple):

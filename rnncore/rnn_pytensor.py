@@ -159,7 +159,7 @@ class RNNPyTensor(StoredLayouts):
         """s (T, B, H) for a padded batch x (B, T), with no dropout."""
         if self.cell == "rnn":
             return forward_states(params["U"], params["W"], x)
-        return gated_states(self.cell, params["U"], params["W"], params["b"], x, self.hidden_dim)[0]
+        return gated_states(self.cell, params["U"], params["W"], params["b"], x, self.hidden_dim)
 
     def _compile_forward(self):
         """o (T, C) and s (T + 1, H) for one sentence; the class layer's o is built in numpy."""

@@ -5,7 +5,8 @@ revision's ``rnncore`` is exported (``git archive``) and trained in its own proc
 at a time, and the processes take turns round by round, so that other load on the machine hits
 them alike. ``worktree`` stands for the files as they are now. Settings: ``defaults`` is what a
 job from the web form starts with (``rnncore.config.recommended_configs``: a GRU, batches of 8,
-dropout, gradient clipping), ``rnn32`` the vanilla cell in batches of 32 (``rnncore.bench``'s row).
+dropout, gradient clipping), ``rnn32`` the vanilla cell in batches of 32 (``rnncore.bench``'s row),
+``gru32`` and ``lstm32`` the gated cells' rows of ``rnncore.bench --cells``.
 Prints the median and best tokens/s of each revision; ``--one-core`` pins each process to one
 core with one BLAS thread and counts tokens per CPU-second, as ``rnncore.bench --one-core`` does.
 """
@@ -35,7 +36,8 @@ setting, seconds, one_core = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "on
 limiter = bench.pin_to_one_core() if one_core else None  # kept: it holds the BLAS limit
 clock = time.process_time if one_core else time.perf_counter
 cell, batch_size, dropout, clip_norm, rate = {
-    "defaults": ("gru", 8, 0.3, 0.5, 0.01), "rnn32": ("rnn", 32, 0.0, None, 0.005)}[setting]
+    "defaults": ("gru", 8, 0.3, 0.5, 0.01), "rnn32": ("rnn", 32, 0.0, None, 0.005),
+    "gru32": ("gru", 32, 0.0, None, 0.005), "lstm32": ("lstm", 32, 0.0, None, 0.005)}[setting]
 X, Y = bench.synthetic_corpus(np.random.default_rng(0), 3000)
 model = RNNPyTensor(8000, 100, 4, rng=np.random.default_rng(1), cell=cell, dropout=dropout,
                     clip_norm=clip_norm)
