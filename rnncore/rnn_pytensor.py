@@ -2,7 +2,7 @@
 
 Same interface and the same numbers as ``rnncore.rnn_numpy.RNNNumpy``, for every cell. The graphs
 (the recurrence in a scan, the fused output layer, the vanilla cell's hand-written per-output
-truncation, the gated cells' ``pytensor.grad`` through the scan) are in ``rnncore.pytensor_graphs``;
+truncation, the gated cells' hand-written backward scans) are in ``rnncore.pytensor_graphs``;
 this class holds the parameters and optimizer state as shared variables and compiles each function
 once, when it is first used (``bptt_truncate`` is an input, so changing it compiles nothing).
 With ``dropout`` > 0 the gradient and training functions take the two dropout masks as inputs,
