@@ -165,13 +165,13 @@ def _flat_positions(rows, width):
 def gated_states(cell, U_T, W, b, x, hidden_dim, input_keep=None):
     """Run a gated cell over x (B, T): its states s (T, B, H). U_T is U transposed, (word_dim,
     G*H), so the lookup of each word's column is a row."""
-    return FORWARD[cell](_gate_inputs(U_T, b, x, input_keep)[1], W, hidden_dim)[0]
+    return FORWARD[cell](_gate_inputs(U_T, b, x, input_keep), W, hidden_dim)[0]
 
 
 def _gate_inputs(U_T, b, x, input_keep):
-    """The lookup Ux = U_T[x.T] (T, B, G*H) and what the gates add to it, pre = Ux (thinned) + b."""
+    """What the gates add at each step: U's columns of the inputs (thinned) plus b, (T, B, G*H)."""
     Ux = U_T[x.T]  # (T, B, G*H)
-    return Ux, (Ux if input_keep is None else Ux * input_keep) + b
+    return (Ux if input_keep is None else Ux * input_keep) + b
 
 
 def gru_forward(pre, W, hidden_dim):
@@ -283,8 +283,7 @@ def gated_loss_and_grads(cell, params, x, y, mask, hidden_dim, output_layer, mas
     """
     U_T, W, b = (params[name] for name in ("U", "W", "b"))
     input_keep, output_keep = masks if masks is not None else (None, None)
-    _, pre = _gate_inputs(U_T, b, x, input_keep)
-    s, *cache = FORWARD[cell](pre, W, hidden_dim)
+    s, *cache = FORWARD[cell](_gate_inputs(U_T, b, x, input_keep), W, hidden_dim)
     if states is not None:
         s = states(s)
     S = s if output_keep is None else s * output_keep  # (T, B, H) into the output layer
