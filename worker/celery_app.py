@@ -14,12 +14,19 @@ Files reach other hosts through the artifact store (``webapp.artifacts``).
 """
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 from kombu import Exchange, Queue
 
 from webapp.settings import QUEUE_CPU, QUEUE_PREPROCESS, Settings, load_settings
 
 TASK_NAMES = ("worker.tasks.preprocess_corpus", "worker.tasks.train_model")
+# The worker logs at INFO (worker_hijack_root_logger), and PyTensor reports its own set-up at
+# INFO when a task first imports it: "Suppressed KeyError in PyTensorConfigParser.add" six times
+# and g++'s 2,000-character list of -march=native flags. Nothing there is for the person reading
+# the log; PyTensor's warnings and errors still come through.
+logging.getLogger("pytensor").setLevel(logging.WARNING)
 
 
 def make_celery(settings: Settings) -> Celery:
