@@ -16,8 +16,8 @@ The gated cells (GRU, LSTM; ``rnncore.cells``) back-propagate through whole sent
 tutorial's part 4 default, bptt_truncate=-1), which is exactly what ``pytensor.grad(cost=None,
 known_grads={s: dL/ds})`` through their scan would give. Their backward scans are written by
 hand too (``gru_backward``, ``lstm_backward``, the numpy reference's arithmetic): the same
-numbers, the GRU's backward scan in a third of the time.
-The dropout masks, when given, are inputs: drawn in numpy from a seed so every engine sees the same.
+numbers, the GRU's backward scan in a third of the time. The dropout masks, when given, are
+inputs: drawn in numpy from a seed so every engine sees the same.
 """
 from __future__ import annotations
 
@@ -106,10 +106,15 @@ def backward(U_T, W, x, s, ds, bptt_truncate, input_keep=None, lookup=None):
         go_backwards=True, strict=True, return_updates=False,
     )
     dpre = dpre_reversed[::-1].reshape((T * B, H))  # dL/d(pre-activation), (T*B, H)
-    s_prev = pt.concatenate([pt.zeros((1, B, H), dtype=s.dtype), s[:-1]]).reshape((T * B, H))
-    dW = dpre.T @ s_prev  # (H, H)
+    dW = dpre.T @ previous(s).reshape((T * B, H))  # (H, H)
     dux = dpre if input_keep is None else dpre * input_keep.reshape((T * B, H))
     return (lookup or lookup_gradient)(U_T, x, dux), dW  # (C, H), (H, H)
+
+
+def previous(v):
+    """v (T, B, H) one step later: at step t the value of step t - 1, zeros at step 0 (the
+    initial state)."""
+    return pt.concatenate([pt.zeros((1, *v.shape[1:]), dtype=v.dtype), v[:-1]])
 
 
 def lookup_gradient(U_T, x, dUx):
@@ -202,7 +207,7 @@ def gru_backward(W, s, zr, h, ds, hidden_dim):
     """
     H = hidden_dim
     T, B = ds.shape[0], ds.shape[1]
-    s_prev = pt.concatenate([pt.zeros((1, B, H), dtype=s.dtype), s[:-1]])  # (T, B, H)
+    s_prev = previous(s)  # (T, B, H)
 
     def step(ds_t, s_prev_t, zr_t, h_t, carried, W_zr, W_h):
         z, r = zr_t[:, :H], zr_t[:, H:]
@@ -249,8 +254,7 @@ def lstm_backward(W, s, ifo, g, c, ds, hidden_dim):
     The numpy reference's ``rnncore.cells_numpy.lstm_backward``; one product a step."""
     H = hidden_dim
     T, B = ds.shape[0], ds.shape[1]
-    zeros = pt.zeros((1, B, H), dtype=s.dtype)
-    s_prev, c_prev = (pt.concatenate([zeros, v[:-1]]) for v in (s, c))  # (T, B, H)
+    s_prev, c_prev = previous(s), previous(c)  # (T, B, H)
 
     def step(ds_t, ifo_t, g_t, c_t, c_prev_t, carried_s, carried_c, W):
         i, f, o = ifo_t[:, :H], ifo_t[:, H : 2 * H], ifo_t[:, 2 * H :]

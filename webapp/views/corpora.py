@@ -1,5 +1,5 @@
-"""Corpora: upload a CSV (or a .txt), see its first rows, choose the column and how the text is read,
-preprocess, read the report and choose the vocabulary from its numbers."""
+"""Corpora: upload a CSV (or a .txt), see its first rows, choose the column and how the text is
+read, preprocess, read the report and choose the vocabulary from its numbers."""
 from __future__ import annotations
 
 from itertools import product
