@@ -24,7 +24,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from rnncore.fused_output import _needs_shift, num_threads, run_shares
+from rnncore.fused_output import _needs_shift, floor_shifted, num_threads, run_shares
 
 _local = threading.local()  # each thread's logits buffer, reused from class to class and call
 # Logits a call must hold per thread before it is split over threads. On the 2-core machine a
@@ -43,13 +43,16 @@ def _logits_buffer(n: int, width: int, dtype) -> np.ndarray:
     return flat[: n * width].reshape(n, width)
 
 
-def _softmax_errors(logits, correct_col, m) -> float:
+def _softmax_errors(logits, correct_col, m, shifted) -> float:
     """Turn contiguous logits (n, w) in place into dL/dlogits = m * (softmax - onehot), per row;
-    return the loss. Few numpy calls: this runs once for every class of every batch."""
+    return the loss. Few numpy calls: this runs once for every class of every batch.
+    ``shifted``: each row's largest logit was subtracted (``fused_output.floor_shifted``)."""
     n, width = logits.shape
     flat = logits.reshape(-1)  # a view
     at = np.arange(n) * width + correct_col  # (n,): each row's target in flat
     correct = flat[at]  # (n,)
+    if shifted:
+        floor_shifted(logits)
     np.exp(logits, out=logits)
     z = logits.sum(axis=1)  # (n,)
     loss = -float(np.dot(m, correct - np.log(z)))
@@ -72,7 +75,7 @@ def _run_worker(S, V, Vc, pos, cls, m, row_starts, starts, first, last, dS, dV, 
     A = S[rows] @ Vc.T  # (n, K): the class logits of these rows
     if shift:
         A -= A.max(axis=1, keepdims=True)
-    loss = _softmax_errors(A, cls[rows], m[rows])
+    loss = _softmax_errors(A, cls[rows], m[rows], shift)
     if with_grad:
         np.matmul(A, Vc, out=dS[rows])
         dVc += A.T @ S[rows]
@@ -93,7 +96,7 @@ def _class_words(S, V, pos, m, row_starts, starts, k, dS, dV, with_grad, shift):
     np.matmul(Sk, Vk.T, out=logits)
     if shift:
         logits -= logits.max(axis=1, keepdims=True)
-    loss = _softmax_errors(logits, pos[r0:r1] - c0, m[r0:r1])
+    loss = _softmax_errors(logits, pos[r0:r1] - c0, m[r0:r1], shift)
     if with_grad:
         dS[r0:r1] += logits @ Vk
         np.matmul(logits.T, Sk, out=dV[c0:c1])
