@@ -38,8 +38,8 @@ BLOCK_ROWS = 128
 # 1.8e-35, a normal float32, where exp(-87.4) and below are subnormal. Intel cores compute and
 # multiply subnormals in microcode: on a 2-core Xeon, exp over a block of such logits took 9x as
 # long and the gradient product that reads them 30x, which made the benchmark's vanilla model,
-# whose logits spread over 100, train 4x slower. A word that far below the best has a
-# probability under 1e-35 either way; the loss still uses its true logit.
+# whose logits spread over 100, train at less than half its speed. A word that far below the
+# best has a probability under 1e-35 either way; the loss still uses its true logit.
 LOWEST_SHIFTED_LOGIT = -80.0
 
 _local = threading.local()  # per-thread scratch buffers, reused from call to call
